@@ -1,0 +1,121 @@
+package oidcsession
+
+import (
+	"errors"
+	"fmt"
+
+	"golang.org/x/oauth2"
+)
+
+// Sentinel errors. Every error the package returns or hands to an error
+// handler matches one of these with errors.Is, so callers branch on data and
+// never on strings.
+var (
+	// ErrNoSession means the request carries no session cookie.
+	ErrNoSession = errors.New("oidcsession: no session")
+	// ErrInvalidSession means a session cookie is present but cannot be
+	// trusted: tampered, truncated, sealed with an unknown key or malformed.
+	ErrInvalidSession = errors.New("oidcsession: invalid session cookie")
+	// ErrSessionExpired means the session has ended: its absolute or idle
+	// lifetime passed, its access token expired with no refresh token, or
+	// the provider refused the refresh token (a terminal RefreshError).
+	ErrSessionExpired = errors.New("oidcsession: session expired")
+	// ErrAccessTokenExpired is what Require(TryRefresh()) reports when the
+	// access token has expired: the client should call the refresh handler
+	// and retry.
+	ErrAccessTokenExpired = errors.New("oidcsession: access token expired")
+	// ErrRefreshFailed matches every *RefreshError.
+	ErrRefreshFailed = errors.New("oidcsession: refresh failed")
+	// ErrIDTokenMismatch means an ID token returned by a refresh does not
+	// keep the iss, sub and aud of the session's original one (OIDC Core
+	// 12.2).
+	ErrIDTokenMismatch = errors.New("oidcsession: refreshed ID token does not match the session")
+	// ErrCSRF means a state-changing request failed the cross-origin check
+	// or lacks the required request header.
+	ErrCSRF = errors.New("oidcsession: cross-site request refused")
+	// ErrMethodNotAllowed means a handler was called with the wrong method.
+	ErrMethodNotAllowed = errors.New("oidcsession: method not allowed")
+	// ErrNoIDToken means a token response that must start a session has no
+	// id_token.
+	ErrNoIDToken = errors.New("oidcsession: token response has no id_token")
+	// ErrSessionTooLarge means a session does not fit in the configured
+	// maximum number of cookie chunks.
+	ErrSessionTooLarge = errors.New("oidcsession: session too large for its cookies")
+)
+
+// RefreshClass tells whether a failed refresh ended the session or may
+// succeed when tried again.
+type RefreshClass int
+
+const (
+	// RefreshTransient failures (network error, timeout, 5xx, 429,
+	// temporarily_unavailable) keep the session; the client retries later.
+	RefreshTransient RefreshClass = iota + 1
+	// RefreshTerminal failures (any 400 or 401 from the token endpoint,
+	// invalid_grant, invalid_client, a refreshed ID token that fails
+	// verification) clear the session.
+	RefreshTerminal
+	// RefreshRejected failures come from RefreshOptions the provider refused
+	// (invalid_scope, invalid_target): the refresh token was not spent and
+	// the session is kept.
+	RefreshRejected
+)
+
+// String returns "transient" or "terminal".
+func (c RefreshClass) String() string {
+	switch c {
+	case RefreshTransient:
+		return "transient"
+	case RefreshTerminal:
+		return "terminal"
+	case RefreshRejected:
+		return "rejected"
+	}
+	return "unknown"
+}
+
+// RefreshError is a failed refresh-token grant. It unwraps to the cause, so
+// errors.As reaches *oauth2.RetrieveError (with its ErrorCode and HTTP
+// response) or a network error.
+type RefreshError struct {
+	Class RefreshClass
+	Err   error
+}
+
+// Error describes the failure without the provider's raw response body or
+// any token.
+func (e *RefreshError) Error() string {
+	var re *oauth2.RetrieveError
+	switch {
+	case errors.As(e.Err, &re) && re.Response != nil:
+		msg := fmt.Sprintf("oidcsession: refresh failed (%s): token endpoint answered %d", e.Class, re.Response.StatusCode)
+		if re.ErrorCode != "" {
+			msg += " " + re.ErrorCode
+		}
+		return msg
+	default:
+		return fmt.Sprintf("oidcsession: refresh failed (%s): %v", e.Class, e.Err)
+	}
+}
+
+// Unwrap returns the cause.
+func (e *RefreshError) Unwrap() error { return e.Err }
+
+// Is makes every RefreshError match ErrRefreshFailed, and terminal ones
+// match ErrSessionExpired too.
+func (e *RefreshError) Is(target error) bool {
+	switch target {
+	case ErrRefreshFailed:
+		return true
+	case ErrSessionExpired:
+		return e.Class == RefreshTerminal
+	}
+	return false
+}
+
+// IsTransient reports whether err is a refresh failure that may succeed on a
+// later try, so the session was kept.
+func IsTransient(err error) bool {
+	var re *RefreshError
+	return errors.As(err, &re) && re.Class == RefreshTransient
+}
