@@ -107,6 +107,7 @@ func New(provider *oidc.Provider, oc oauth2.Config, opts ...Option) (*Middleware
 			name:     cfg.cookieName,
 			absolute: cfg.absoluteLifetime,
 			now:      cfg.now,
+			opened:   newOpenedCache(cfg.openedCacheBytes),
 		},
 	}
 	m.engine = newRefresher(m)

@@ -38,6 +38,7 @@ type config struct {
 	onRefreshFailed  func(context.Context, *RefreshError)
 	loginURL         string
 	trustedOrigins   []string
+	openedCacheBytes int
 
 	// Sign-in, sign-out and userinfo settings (login_options.go).
 	login loginConfig
@@ -58,6 +59,7 @@ func defaultConfig() config {
 		httpClient:       http.DefaultClient,
 		logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
 		loginURL:         "/auth/login",
+		openedCacheBytes: 8 << 20,
 	}
 }
 
@@ -125,6 +127,14 @@ func WithLifetime(absolute, idle time.Duration) Option {
 // Default 5 (about 20 KB).
 func WithMaxChunks(n int) Option {
 	return func(c *config) { c.maxChunks = n }
+}
+
+// WithOpenedCache bounds the memory (in bytes) of the cache of already
+// verified cookie values, which spares a browser's repeated requests the
+// cost of opening the same sealed cookie again (see README, Performance).
+// 0 turns it off. Default 8 MiB, about 1,500 typical sessions.
+func WithOpenedCache(maxBytes int) Option {
+	return func(c *config) { c.openedCacheBytes = maxBytes }
 }
 
 // WithClock sets the clock used for expiry, lifetimes, the grace window and
@@ -213,6 +223,9 @@ func (c *config) validate() error {
 	if c.absoluteLifetime <= 0 {
 		errs = append(errs, errors.New("WithLifetime: absolute lifetime must be positive"))
 	}
+	if c.openedCacheBytes < 0 {
+		errs = append(errs, errors.New("WithOpenedCache: must not be negative"))
+	}
 	if c.maxChunks < 1 || c.maxChunks > 20 {
 		errs = append(errs, fmt.Errorf("WithMaxChunks: %d is outside 1..20", c.maxChunks))
 	}
@@ -227,6 +240,9 @@ func (c *config) validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
 			errs = append(errs, fmt.Errorf("WithTrustedOrigins: %q is not an origin", o))
 		}
+	}
+	if err := c.login.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("oidcsession: invalid configuration: %w", errors.Join(errs...))

@@ -26,12 +26,16 @@ type cookieStore struct {
 	name     string
 	absolute time.Duration
 	now      func() time.Time
+	opened   *openedCache // nil when WithOpenedCache(0)
 }
 
 func (st *cookieStore) load(r *http.Request) (*Session, error) {
 	value, err := st.sealer.readSealed(r, st.name)
 	if err != nil {
 		return nil, err
+	}
+	if s := st.opened.get(value); s != nil {
+		return s, nil
 	}
 	payload, oldKey, err := st.sealer.open(st.name, value)
 	if err != nil {
@@ -42,6 +46,7 @@ func (st *cookieStore) load(r *http.Request) (*Session, error) {
 		return nil, ErrInvalidSession
 	}
 	s.sealedWithOldKey = oldKey
+	st.opened.put(value, s)
 	return s, nil
 }
 
