@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 export PATH="$(go env GOPATH)/bin:$PATH"
+if ! command -v staticcheck >/dev/null 2>&1; then
+	go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+fi
 for mod in $(find . -name go.mod -not -path './node_modules/*' -exec dirname {} \; | sort); do
 	echo "== $mod"
 	(cd "$mod" && go vet ./... && staticcheck ./... && go test -race -count=1 ./...)
