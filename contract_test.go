@@ -408,3 +408,27 @@ func newRecorder(h http.Handler, method, path string, hdr http.Header) *httptest
 	h.ServeHTTP(rec, req)
 	return rec
 }
+
+func TestOptional(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	page := h.m.Require(Optional())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s, ok := FromContext(r.Context()); ok {
+			_, _ = w.Write([]byte("hello " + s.Subject()))
+			return
+		}
+		_, _ = w.Write([]byte("anonymous"))
+	}))
+	if rec := newRecorder(page, "GET", "/", htmlAccept); rec.Code != 200 || rec.Body.String() != "anonymous" {
+		t.Fatalf("no session: %d %q", rec.Code, rec.Body.String())
+	}
+	bad := http.Header{"Cookie": {cookieName + "=garbage"}}
+	rec := newRecorder(page, "GET", "/", bad)
+	if rec.Code != 200 || rec.Body.String() != "anonymous" || !strings.Contains(rec.Header().Get("Set-Cookie"), "Max-Age=0") {
+		t.Fatalf("bad cookie: %d %q", rec.Code, rec.Body.String())
+	}
+	h.signIn()
+	rec = newRecorder(page, "GET", "/", http.Header{"Cookie": {h.cookieHeader(h.client)}})
+	if rec.Body.String() != "hello user-1" {
+		t.Fatalf("signed in: %q", rec.Body.String())
+	}
+}

@@ -41,6 +41,29 @@ var (
 	// ErrSessionTooLarge means a session does not fit in the configured
 	// maximum number of cookie chunks.
 	ErrSessionTooLarge = errors.New("oidcsession: session too large for its cookies")
+	// ErrInvalidCallback means a request to the callback does not complete
+	// a sign-in this browser started: no flow cookie for its state (never
+	// started, expired, or already used, i.e. a replay), an iss that is not
+	// the provider's (RFC 9207), no code, a code the token endpoint
+	// refused, or an ID token that fails verification or carries another
+	// flow's nonce.
+	ErrInvalidCallback = errors.New("oidcsession: callback does not complete a sign-in in progress")
+	// ErrAuthorizationFailed matches every *AuthorizationError: the
+	// provider answered the authorization request with an error such as
+	// access_denied.
+	ErrAuthorizationFailed = errors.New("oidcsession: the provider refused the sign-in")
+	// ErrProviderUnavailable means the provider could not be reached, or
+	// answered with a server error, while completing a sign-in or fetching
+	// userinfo. Trying again later may succeed.
+	ErrProviderUnavailable = errors.New("oidcsession: identity provider unavailable")
+	// ErrUserInfo means the userinfo endpoint could not be used: the
+	// provider has none, refused the access token, or sent something that
+	// is not a JSON object of claims.
+	ErrUserInfo = errors.New("oidcsession: userinfo request failed")
+	// ErrUserInfoMismatch means the userinfo endpoint answered for another
+	// subject than the session's (OIDC Core 5.3.2); its claims are not
+	// stored.
+	ErrUserInfoMismatch = errors.New("oidcsession: userinfo sub does not match the session")
 )
 
 // RefreshClass tells whether a failed refresh ended the session or may

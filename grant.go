@@ -111,6 +111,7 @@ func (m *Middleware) sessionFromRefresh(ctx context.Context, old *Session, tok *
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
+		m.userInfoAfterRefresh(ctx, s) // best effort; never fails the refresh
 		return s, nil
 	}
 	idt, err := m.verifier.Verify(ctx, raw)
@@ -121,6 +122,7 @@ func (m *Middleware) sessionFromRefresh(ctx context.Context, old *Session, tok *
 		return nil, err
 	}
 	s.idToken = newToken(raw)
+	m.userInfoAfterRefresh(ctx, s) // best effort; never fails the refresh
 	return s, nil
 }
 

@@ -109,6 +109,7 @@ func (h *harness) routes() http.Handler {
 	mux.Handle("/app/", h.m.Require()(report))
 	mux.Handle("/api/", h.m.Require(TryRefresh())(report))
 	mux.Handle("/auth/refresh", h.m.RefreshHandler())
+	mux.Handle("/auth/logout", h.m.LogoutHandler())
 	return mux
 }
 

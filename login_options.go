@@ -1,5 +1,117 @@
 package oidcsession
 
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Sign-in flow limits. They are not options: nothing gains from tuning them.
+const (
+	// flowLifetime is how long a started sign-in may take before its flow
+	// cookie expires: long enough to type a password and do MFA.
+	flowLifetime = 10 * time.Minute
+	// maxFlows bounds the flow cookies one browser holds, so tabs that
+	// start sign-ins and never finish cannot fill the cookie jar; the
+	// oldest flow gives way.
+	maxFlows = 5
+	// maxReturnTo bounds return_to so the flow cookie stays small.
+	maxReturnTo = 1024
+)
+
+// reservedAuthParams are the authorization parameters the login handler
+// sets itself; WithAuthParam may not override them. prompt comes from the
+// login URL's query and silent sign-in; response_mode, request and
+// request_uri would move or replace the response the callback checks.
+var reservedAuthParams = []string{
+	"client_id", "code_challenge", "code_challenge_method", "nonce", "prompt",
+	"redirect_uri", "request", "request_uri", "response_mode", "response_type",
+	"scope", "state",
+}
+
 // loginConfig holds the settings of the sign-in, sign-out and userinfo
-// handlers. Its options live in this file.
-type loginConfig struct{}
+// handlers. The zero value is the default.
+type loginConfig struct {
+	authParams            map[string]string
+	silent                bool
+	userInfoOnRefresh     bool
+	postLogoutRedirectURL string
+}
+
+// WithAuthParam adds a parameter to every authorization request, such as
+// "audience" or "acr_values". Parameters the login handler owns (state,
+// nonce, code_challenge, code_challenge_method, redirect_uri, client_id,
+// response_type, response_mode, scope, prompt, request, request_uri) are
+// refused by New. Default: none.
+func WithAuthParam(key, value string) Option {
+	return func(c *config) {
+		if c.login.authParams == nil {
+			c.login.authParams = map[string]string{}
+		}
+		c.login.authParams[key] = value
+	}
+}
+
+// WithAuthParams adds several authorization parameters at once, as
+// WithAuthParam does for each. Default: none.
+func WithAuthParams(params map[string]string) Option {
+	return func(c *config) {
+		if c.login.authParams == nil {
+			c.login.authParams = map[string]string{}
+		}
+		maps.Copy(c.login.authParams, params)
+	}
+}
+
+// WithSilentSignIn makes the login handler try prompt=none first whenever
+// its URL carries no prompt, so a user who still has a session at the
+// provider is signed in without seeing it (Auth0's silent authentication,
+// MonoCloud's signInSilent). When the provider answers login_required,
+// consent_required, interaction_required or account_selection_required,
+// the callback falls back once to an interactive sign-in with the same
+// return_to; the fallback is never silent, so it cannot loop. Default: off.
+func WithSilentSignIn() Option {
+	return func(c *config) { c.login.silent = true }
+}
+
+// WithUserInfoOnRefresh fetches the userinfo claims at sign-in and again
+// after every refresh, so Session.UserInfo stays current. It is best
+// effort: a failed fetch is logged and the previous claims are kept,
+// because the refresh token has already been spent. Default: off (call
+// Middleware.RefetchUserInfo when needed).
+func WithUserInfoOnRefresh() Option {
+	return func(c *config) { c.login.userInfoOnRefresh = true }
+}
+
+// WithPostLogoutRedirectURL sets where the provider sends the browser after
+// RP-initiated logout (post_logout_redirect_uri; it must be registered at
+// the provider), and where the logout handler redirects itself when the
+// provider has no end_session_endpoint. An absolute http(s) URL. Default:
+// none, and the logout handler falls back to "/".
+func WithPostLogoutRedirectURL(absoluteURL string) Option {
+	return func(c *config) { c.login.postLogoutRedirectURL = absoluteURL }
+}
+
+// validate checks the sign-in settings.
+func (c *loginConfig) validate() error {
+	var errs []error
+	for _, k := range slices.Sorted(maps.Keys(c.authParams)) {
+		switch {
+		case k == "" || strings.TrimSpace(k) != k:
+			errs = append(errs, fmt.Errorf("WithAuthParam: %q is not a parameter name", k))
+		case slices.Contains(reservedAuthParams, strings.ToLower(k)):
+			errs = append(errs, fmt.Errorf("WithAuthParam: %q is set by the login handler and cannot be overridden", k))
+		}
+	}
+	if u := c.postLogoutRedirectURL; u != "" {
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.Fragment != "" {
+			errs = append(errs, fmt.Errorf("WithPostLogoutRedirectURL: %q is not an absolute http(s) URL without fragment", u))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -16,15 +16,16 @@ import (
 // Middleware keeps OpenID Connect sessions alive for one client of one
 // provider. Create it with New; it is immutable and safe for concurrent use.
 type Middleware struct {
-	cfg       config
-	provider  *oidc.Provider
-	oauth     oauth2.Config
-	verifier  *oidc.IDTokenVerifier
-	meta      providerMetadata
-	store     sessionStore
-	engine    *refresher
-	csrf      *http.CrossOriginProtection
-	issuer    string
+	cfg      config
+	provider *oidc.Provider
+	oauth    oauth2.Config
+	verifier *oidc.IDTokenVerifier
+	meta     providerMetadata
+	store    sessionStore
+	sealer   *sealer // seals session and flow cookies, whatever the store
+	engine   *refresher
+	csrf     *http.CrossOriginProtection
+	issuer   string
 }
 
 // providerMetadata is what we read from discovery beyond go-oidc's fields.
@@ -94,6 +95,7 @@ func New(provider *oidc.Provider, oc oauth2.Config, opts ...Option) (*Middleware
 			return nil, fmt.Errorf("oidcsession: WithTrustedOrigins: %w", err)
 		}
 	}
+	sl := newSealer(&cfg)
 	m := &Middleware{
 		cfg:      cfg,
 		provider: provider,
@@ -102,8 +104,9 @@ func New(provider *oidc.Provider, oc oauth2.Config, opts ...Option) (*Middleware
 		meta:     meta,
 		csrf:     csrf,
 		issuer:   meta.Issuer,
+		sealer:   sl,
 		store: &cookieStore{
-			sealer:   newSealer(&cfg),
+			sealer:   sl,
 			name:     cfg.cookieName,
 			absolute: cfg.absoluteLifetime,
 			now:      cfg.now,
@@ -119,6 +122,7 @@ type RequireOption func(*requireConfig)
 
 type requireConfig struct {
 	tryRefresh   bool
+	optional     bool
 	errorHandler func(http.ResponseWriter, *http.Request, error)
 }
 
@@ -128,6 +132,15 @@ type requireConfig struct {
 // the refresh window but not yet expired still passes.
 func TryRefresh() RequireOption {
 	return func(c *requireConfig) { c.tryRefresh = true }
+}
+
+// Optional lets requests without a usable session through, with no
+// session in the context, instead of answering them as errors: for public
+// pages that show more to a signed-in user. A session that is present is
+// still refreshed, and one that has ended or cannot be trusted is still
+// deleted.
+func Optional() RequireOption {
+	return func(c *requireConfig) { c.optional = true }
 }
 
 // OnError answers this Require's errors with h instead of the Middleware's
@@ -154,7 +167,15 @@ func (m *Middleware) Require(opts ...RequireOption) func(http.Handler) http.Hand
 			opt(&rc)
 		}
 	}
+	if rc.optional {
+		rc.errorHandler = nil // set per handler below
+	}
 	return func(next http.Handler) http.Handler {
+		rc := rc
+		if rc.optional {
+			// Without a session the request goes on, anonymous.
+			rc.errorHandler = func(w http.ResponseWriter, r *http.Request, _ error) { next.ServeHTTP(w, r) }
+		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Add("Vary", "Cookie")
 			s, err := m.loadSession(r)

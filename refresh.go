@@ -125,6 +125,23 @@ func (e *refresher) run(reqCtx context.Context, key [32]byte, f *flight, old *Se
 	e.m.afterGrant(ctx, s, err)
 }
 
+// forget drops the grace-window outcomes that would hand out a session
+// holding this refresh token, or that were reached from it, so that after
+// sign-out an older cookie of the same session is not signed back in.
+func (e *refresher) forget(refreshToken string) {
+	if refreshToken == "" {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.recent, sha256.Sum256([]byte(refreshToken)))
+	for k, o := range e.recent {
+		if o.s != nil && o.s.refreshToken == refreshToken {
+			delete(e.recent, k)
+		}
+	}
+}
+
 // sweep drops outcomes older than the grace window, at most twice per
 // window so inserts stay cheap.
 func (e *refresher) sweep(now time.Time) {

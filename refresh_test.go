@@ -315,3 +315,23 @@ func TestRefreshErrorHidesResponseBody(t *testing.T) {
 		t.Fatalf("message %q", msg)
 	}
 }
+
+// TestLogoutEndsGraceWindow: after sign-out, a cookie from before the last
+// rotation must not be handed the signed-out session by the grace window.
+func TestLogoutEndsGraceWindow(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	h.signIn()
+	oldCookie := http.Header{"Cookie": {h.cookieHeader(h.client)}}
+	h.clock.Advance(6 * time.Minute)
+	if r := h.get(h.client, "/app/x", nil); r.StatusCode != 200 {
+		t.Fatalf("refresh: %d", r.StatusCode)
+	}
+	if r := h.do(h.client, http.MethodPost, "/auth/logout", http.Header{RefreshHeader: {"1"}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %d %s", r.StatusCode, r.body)
+	}
+	h.clock.Advance(time.Second)
+	r := h.get(h.app.Client(), "/app/x", oldCookie)
+	if r.StatusCode != 401 || r.json(t)["error"] != "session_expired" {
+		t.Fatalf("old cookie after logout: %d %s", r.StatusCode, r.body)
+	}
+}

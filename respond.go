@@ -28,6 +28,11 @@ type errorBody struct {
 //     to the login URL with return_to, others get 401 {"error":"session_expired"}
 //   - ErrNoSession, ErrInvalidSession: pages are redirected to the login URL
 //     with return_to, others get 401 {"error":"unauthenticated"}
+//   - ErrInvalidCallback: 400 {"error":"invalid_request"}; an
+//     *AuthorizationError: its code, 403 for access_denied, 401 for
+//     login_required and the like; ErrProviderUnavailable: 503;
+//     ErrUserInfo, ErrUserInfoMismatch: 502. Pages get a short HTML page
+//     with a link to sign in again instead of JSON.
 //   - anything else: 500 {"error":"server_error"}
 //
 // A page is a GET or HEAD that accepts text/html.
@@ -59,6 +64,8 @@ func (m *Middleware) WriteError(w http.ResponseWriter, r *http.Request, err erro
 			return
 		}
 		writeJSON(w, http.StatusUnauthorized, errorBody{"unauthenticated", "sign in first"})
+	case isLoginError(err):
+		m.writeLoginError(w, r, err)
 	default:
 		writeJSON(w, http.StatusInternalServerError, errorBody{"server_error", "the session could not be processed"})
 	}

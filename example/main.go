@@ -1,0 +1,174 @@
+// Command example is a small web app that signs users in with OpenID
+// Connect through oidcsession and keeps their session alive.
+//
+//	go run ./example
+//
+// With no environment it starts an embedded test provider
+// (oidcsessiontest) whose access tokens live 30 seconds, so refreshes are
+// easy to watch, and serves the app on http://127.0.0.1:8080.
+//
+// Environment:
+//
+//	OIDC_ISSUER         the provider's issuer URL; empty: embedded provider
+//	OIDC_CLIENT_ID      client id (with OIDC_ISSUER)
+//	OIDC_CLIENT_SECRET  client secret (with OIDC_ISSUER)
+//	OIDC_SCOPES         space-separated; default "openid profile email offline_access"
+//	BASE_URL            the app's external URL; default http://<ADDR>
+//	ADDR                listen address; default 127.0.0.1:8080
+//	SESSION_KEYS        "hash:block[,hash:block]" in hex or base64, newest
+//	                    first; empty: random keys (sessions end on restart)
+//
+// Register BASE_URL/auth/callback as a redirect URI and BASE_URL/ as a
+// post-logout redirect URI at the provider.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/oidcsession/oidcsession"
+	"github.com/oidcsession/oidcsession/oidcsessiontest"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "example:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves the app until ctx is done. It reads its settings through
+// getenv, logs to stdout, and calls ready (if not nil) with the listening
+// address once requests are accepted, so tests can start it on port 0.
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer, ready func(addr string)) error {
+	logger := slog.New(slog.NewTextHandler(stdout, nil))
+	addr := envOr(getenv, "ADDR", "127.0.0.1:8080")
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	defer ln.Close()
+	base := strings.TrimSuffix(getenv("BASE_URL"), "/")
+	if base == "" {
+		base = "http://" + reachable(ln.Addr())
+	}
+
+	issuer, clientID, clientSecret := getenv("OIDC_ISSUER"), getenv("OIDC_CLIENT_ID"), getenv("OIDC_CLIENT_SECRET")
+	if issuer == "" {
+		op, err := oidcsessiontest.Start(oidcsessiontest.Config{AccessTokenLifetime: 30 * time.Second})
+		if err != nil {
+			return fmt.Errorf("starting the embedded provider: %w", err)
+		}
+		defer op.Close()
+		issuer, clientID, clientSecret = op.Issuer(), op.ClientID(), op.ClientSecret()
+		logger.Info("OIDC_ISSUER is not set: using the embedded test provider, which signs in a test user without a form",
+			"issuer", issuer, "access_token_lifetime", "30s")
+	}
+	provider, err := oidc.NewProvider(ctx, issuer)
+	if err != nil {
+		return fmt.Errorf("discovering %s: %w", issuer, err)
+	}
+
+	keys, err := sessionKeys(getenv("SESSION_KEYS"))
+	if err != nil {
+		return err
+	}
+	if keys == nil {
+		keys = randomKeys()
+		logger.Warn("SESSION_KEYS is not set: using random keys, so sessions will not survive a restart")
+	}
+	opts := []oidcsession.Option{
+		oidcsession.WithKeys(keys...),
+		oidcsession.WithLogger(logger),
+		oidcsession.WithSilentSignIn(),
+		oidcsession.WithUserInfoOnRefresh(),
+		oidcsession.WithPostLogoutRedirectURL(base + "/"),
+	}
+	if strings.HasPrefix(base, "http://") {
+		opts = append(opts, oidcsession.WithInsecureCookies())
+		logger.Warn("BASE_URL is plain http: cookies are sent without Secure and the __Host- prefix; use https in production", "base_url", base)
+	}
+	m, err := oidcsession.New(provider, oauth2.Config{
+		ClientID:     clientID,
+		ClientSecret: clientSecret,
+		RedirectURL:  base + "/auth/callback",
+		Scopes:       strings.Fields(envOr(getenv, "OIDC_SCOPES", "openid profile email offline_access")),
+	}, opts...)
+	if err != nil {
+		return err
+	}
+
+	srv := &http.Server{Handler: routes(m), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	fmt.Fprintf(stdout, "oidcsession example: open %s/\n", base)
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// routes mounts the handlers as the README shows.
+func routes(m *oidcsession.Middleware) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /auth/login", m.LoginHandler())
+	mux.Handle("GET /auth/callback", m.CallbackHandler())
+	mux.Handle("POST /auth/refresh", m.RefreshHandler())
+	mux.Handle("POST /auth/logout", m.LogoutHandler())
+	// The home page is public: Optional lets visitors without a session in.
+	mux.Handle("GET /{$}", m.Require(oidcsession.Optional())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, _ := oidcsession.FromContext(r.Context())
+		renderHome(w, s)
+	})))
+	mux.Handle("GET /app", m.Require()(http.HandlerFunc(appPage)))
+	mux.Handle("GET /api/me", m.Require(oidcsession.TryRefresh())(http.HandlerFunc(apiMe)))
+	return mux
+}
+
+func envOr(getenv func(string) string, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// reachable turns a listener address into one a browser can open: an
+// unspecified host (":8080", "[::]:8080") becomes 127.0.0.1.
+func reachable(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
