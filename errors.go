@@ -106,19 +106,18 @@ type RefreshError struct {
 }
 
 // Error describes the failure without the provider's raw response body or
-// any token.
+// any token: the class, then the token endpoint's status and OAuth error
+// code, or the cause when the endpoint gave no answer.
 func (e *RefreshError) Error() string {
 	var re *oauth2.RetrieveError
-	switch {
-	case errors.As(e.Err, &re) && re.Response != nil:
+	if errors.As(e.Err, &re) && re.Response != nil {
 		msg := fmt.Sprintf("oidcsession: refresh failed (%s): token endpoint answered %d", e.Class, re.Response.StatusCode)
 		if re.ErrorCode != "" {
 			msg += " " + re.ErrorCode
 		}
 		return msg
-	default:
-		return fmt.Sprintf("oidcsession: refresh failed (%s): %v", e.Class, e.Err)
 	}
+	return fmt.Sprintf("oidcsession: refresh failed (%s): %v", e.Class, e.Err)
 }
 
 // Unwrap returns the cause.

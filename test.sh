@@ -11,3 +11,12 @@ for mod in $(find . -name go.mod -not -path './node_modules/*' -exec dirname {} 
 	echo "== $mod"
 	(cd "$mod" && go vet ./... && staticcheck ./... && go test -race -count=1 ./...)
 done
+
+# The browser helper of the try-refresh contract (js/), with Node's own
+# test runner; no npm packages are needed.
+if command -v node >/dev/null 2>&1; then
+	echo "== js"
+	node --test js/
+else
+	echo "== js: skipped, node is not installed (.ci/run installs it)" >&2
+fi
