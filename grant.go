@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -22,8 +21,9 @@ const maxTokenResponse = 1 << 20
 
 // refreshWithOptions performs a refresh-token grant with a scope or
 // resource parameter, which x/oauth2 cannot send on a refresh. Client
-// authentication is the one x/oauth2 uses for this config. Failures come back as *oauth2.RetrieveError, exactly
-// as from x/oauth2, so classification has one input shape.
+// authentication is the one x/oauth2 uses for this config. Failures come
+// back as *oauth2.RetrieveError, exactly as from x/oauth2, so
+// classification has one input shape.
 func (m *Middleware) refreshWithOptions(ctx context.Context, refreshToken string, opts RefreshOptions) (*oauth2.Token, error) {
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}
 	if len(opts.Scopes) > 0 {
@@ -32,21 +32,9 @@ func (m *Middleware) refreshWithOptions(ctx context.Context, refreshToken string
 	for _, r := range opts.Resource {
 		form.Add("resource", r)
 	}
-	inHeader := m.clientAuthInHeader()
-	if !inHeader || m.oauth.ClientSecret == "" {
-		form.Set("client_id", m.oauth.ClientID)
-		if m.oauth.ClientSecret != "" {
-			form.Set("client_secret", m.oauth.ClientSecret)
-		}
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.oauth.Endpoint.TokenURL, strings.NewReader(form.Encode()))
+	req, err := m.newClientPost(ctx, m.oauth.Endpoint.TokenURL, form)
 	if err != nil {
-		return nil, fmt.Errorf("building token request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	if inHeader && m.oauth.ClientSecret != "" {
-		req.SetBasicAuth(url.QueryEscape(m.oauth.ClientID), url.QueryEscape(m.oauth.ClientSecret))
+		return nil, err
 	}
 	resp, err := m.cfg.httpClient.Do(req)
 	if err != nil {
@@ -83,12 +71,6 @@ func (m *Middleware) refreshWithOptions(ctx context.Context, refreshToken string
 	tt, _ := raw["token_type"].(string)
 	rt, _ := raw["refresh_token"].(string)
 	return (&oauth2.Token{AccessToken: at, TokenType: tt, RefreshToken: rt}).WithExtra(raw), nil
-}
-
-// clientAuthInHeader tells whether client credentials go in an HTTP Basic
-// header (true) or in the form; New always settles the AuthStyle.
-func (m *Middleware) clientAuthInHeader() bool {
-	return m.oauth.Endpoint.AuthStyle == oauth2.AuthStyleInHeader
 }
 
 // sessionFromRefresh builds the session that follows old after a refresh.

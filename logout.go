@@ -97,20 +97,9 @@ func (m *Middleware) revoke(ctx context.Context, s *Session) {
 // the token endpoint.
 func (m *Middleware) revokeToken(ctx context.Context, endpoint, tok, hint string) error {
 	form := url.Values{"token": {tok}, "token_type_hint": {hint}}
-	inHeader := m.clientAuthInHeader()
-	if !inHeader || m.oauth.ClientSecret == "" {
-		form.Set("client_id", m.oauth.ClientID)
-		if m.oauth.ClientSecret != "" {
-			form.Set("client_secret", m.oauth.ClientSecret)
-		}
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	req, err := m.newClientPost(ctx, endpoint, form)
 	if err != nil {
-		return fmt.Errorf("building revocation request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if inHeader && m.oauth.ClientSecret != "" {
-		req.SetBasicAuth(url.QueryEscape(m.oauth.ClientID), url.QueryEscape(m.oauth.ClientSecret))
+		return err
 	}
 	resp, err := m.cfg.httpClient.Do(req)
 	if err != nil {

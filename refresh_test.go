@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -333,5 +334,37 @@ func TestLogoutEndsGraceWindow(t *testing.T) {
 	r := h.get(h.app.Client(), "/app/x", oldCookie)
 	if r.StatusCode != 401 || r.json(t)["error"] != "session_expired" {
 		t.Fatalf("old cookie after logout: %d %s", r.StatusCode, r.body)
+	}
+}
+
+// TestClientAuthStyles refreshes (plainly, through x/oauth2, and with
+// options, through our own request) under each way a provider may want the
+// client to authenticate; the provider refuses any other.
+func TestClientAuthStyles(t *testing.T) {
+	tests := []struct {
+		name string
+		op   oidcsessiontest.Config
+	}{
+		{"client_secret_basic", oidcsessiontest.Config{TokenEndpointAuthMethods: []string{"client_secret_basic"}}},
+		{"client_secret_post", oidcsessiontest.Config{TokenEndpointAuthMethods: []string{"client_secret_post"}}},
+		{"public client", oidcsessiontest.Config{PublicClient: true, ClientSecret: ""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, harnessConfig{op: tt.op})
+			h.signIn()
+			h.clock.Advance(6 * time.Minute)
+			if r := h.get(h.client, "/app/x", nil); r.StatusCode != 200 {
+				t.Fatalf("plain refresh: %d %s", r.StatusCode, r.body)
+			}
+			req := httptest.NewRequest("GET", "/", nil)
+			req.Header.Set("Cookie", h.cookieHeader(h.client))
+			if _, err := h.m.RefreshSession(httptest.NewRecorder(), req, RefreshOptions{Scopes: []string{"openid"}}); err != nil {
+				t.Fatalf("refresh with options: %v", err)
+			}
+			if g := h.op.SuccessfulGrants("refresh_token"); g != 2 || h.op.Grants("refresh_token") != 2 {
+				t.Fatalf("%d of %d grants succeeded", g, h.op.Grants("refresh_token"))
+			}
+		})
 	}
 }
