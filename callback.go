@@ -3,7 +3,6 @@ package oidcsession
 import (
 	"context"
 	"errors"
-	"html"
 	"net/http"
 	"strconv"
 
@@ -219,15 +218,7 @@ func (m *Middleware) writeLoginError(w http.ResponseWriter, r *http.Request, err
 		writeJSON(w, status, errorBody{code, desc})
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(`<!doctype html><html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">` +
-		`<title>Sign-in failed</title><body style="font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem">` +
-		`<h1>Sign-in failed</h1><p>` + html.EscapeString(upperFirst(desc)) + `.</p>` +
-		`<p><a href="` + html.EscapeString(m.cfg.loginURL) + `">Sign in again</a></p></body></html>` + "\n"))
+	writePage(w, status, "Sign-in failed", upperFirst(desc)+".", "Sign in again", m.cfg.loginURL)
 }
 
 func upperFirst(s string) string {

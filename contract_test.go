@@ -432,3 +432,20 @@ func TestOptional(t *testing.T) {
 		t.Fatalf("signed in: %q", rec.Body.String())
 	}
 }
+
+func TestTransientFailureOnPageIsHTML(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	h.signIn()
+	h.clock.Advance(6 * time.Minute)
+	h.op.FailNextRefreshes(1, 503, "")
+	r := h.get(h.client, "/app/x?q=<b>", htmlAccept)
+	if r.StatusCode != 503 || r.Header.Get("Retry-After") == "" || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("%d %q %q", r.StatusCode, r.Header.Get("Retry-After"), r.Header.Get("Content-Type"))
+	}
+	if !strings.Contains(r.body, `href="/app/x?q=&lt;b&gt;"`) || strings.Contains(r.body, "<b>") {
+		t.Fatalf("page: %s", r.body)
+	}
+	if len(r.Header.Values("Set-Cookie")) != 0 {
+		t.Fatal("a transient failure changed cookies")
+	}
+}

@@ -3,6 +3,7 @@ package oidcsession
 import (
 	"encoding/json"
 	"errors"
+	"html"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -21,7 +22,8 @@ type errorBody struct {
 //
 //   - ErrCSRF: 403 {"error":"csrf"}
 //   - ErrMethodNotAllowed: 405 with Allow: POST
-//   - a transient *RefreshError: 503 {"error":"temporarily_unavailable"} with Retry-After
+//   - a transient *RefreshError: 503 {"error":"temporarily_unavailable"} with
+//     Retry-After (pages: a short HTML page with a link to try again)
 //   - a rejected *RefreshError (RefreshOptions refused): 400 {"error":"invalid_request"}
 //   - ErrAccessTokenExpired: 401 {"error":"try_refresh"} with WWW-Authenticate
 //   - ErrSessionExpired (terminal refresh failures too): pages are redirected
@@ -45,6 +47,11 @@ func (m *Middleware) WriteError(w http.ResponseWriter, r *http.Request, err erro
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody{"method_not_allowed", "use POST"})
 	case IsTransient(err):
 		w.Header().Set("Retry-After", strconv.Itoa(int(m.cfg.retryAfter.Seconds())))
+		if isPage(r) {
+			writePage(w, http.StatusServiceUnavailable, "Temporarily unavailable",
+				"The sign-in service could not renew your session just now. Your session is kept.", "Try again", r.URL.RequestURI())
+			return
+		}
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{"temporarily_unavailable", "the identity provider could not refresh the session; try again shortly"})
 	case isRejected(err):
 		writeJSON(w, http.StatusBadRequest, errorBody{"invalid_request", "the provider refused the requested scope or resource"})
@@ -105,4 +112,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func isRejected(err error) bool {
 	var re *RefreshError
 	return errors.As(err, &re) && re.Class == RefreshRejected
+}
+
+// writePage answers a browser navigation with a minimal HTML page: a title,
+// a message and one link. Everything is escaped; the CSP forbids scripts.
+func writePage(w http.ResponseWriter, status int, title, message, linkText, href string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(`<!doctype html><html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">` +
+		`<title>` + html.EscapeString(title) + `</title><body style="font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem">` +
+		`<h1>` + html.EscapeString(title) + `</h1><p>` + html.EscapeString(message) + `</p>` +
+		`<p><a href="` + html.EscapeString(href) + `">` + html.EscapeString(linkText) + `</a></p></body></html>` + "\n"))
 }
