@@ -178,12 +178,12 @@ func (m *Middleware) Require(opts ...RequireOption) func(http.Handler) http.Hand
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Add("Vary", "Cookie")
-			s, err := m.loadSession(r)
+			now := m.cfg.now()
+			s, err := m.loadSession(r, now)
 			if err != nil {
 				m.fail(w, r, rc.errorHandler, err)
 				return
 			}
-			now := m.cfg.now()
 			changed := m.needsTouch(s, now)
 			if due, expired := m.refreshDue(s, now); due {
 				switch {
@@ -220,13 +220,13 @@ func (m *Middleware) Require(opts ...RequireOption) func(http.Handler) http.Hand
 	}
 }
 
-// loadSession reads the request's session and enforces its lifetimes.
-func (m *Middleware) loadSession(r *http.Request) (*Session, error) {
+// loadSession reads the request's session and enforces its lifetimes at
+// now.
+func (m *Middleware) loadSession(r *http.Request, now time.Time) (*Session, error) {
 	s, err := m.store.load(r)
 	if err != nil {
 		return nil, err
 	}
-	now := m.cfg.now()
 	if !now.Before(s.created.Add(m.cfg.absoluteLifetime)) {
 		return nil, fmt.Errorf("%w: absolute lifetime of %s reached", ErrSessionExpired, m.cfg.absoluteLifetime)
 	}

@@ -36,12 +36,12 @@ func (m *Middleware) RefreshHandler() http.Handler {
 			m.fail(w, r, h, err)
 			return
 		}
-		s, err := m.loadSession(r)
+		now := m.cfg.now()
+		s, err := m.loadSession(r, now)
 		if err != nil {
 			m.fail(w, r, h, err)
 			return
 		}
-		now := m.cfg.now()
 		changed := m.needsTouch(s, now)
 		if due, expired := m.refreshDue(s, now); due {
 			switch {
@@ -90,7 +90,7 @@ func (m *Middleware) checkStateChanging(r *http.Request) error {
 // A terminal failure clears the session's cookies; the error says which
 // class it was (see RefreshError).
 func (m *Middleware) RefreshSession(w http.ResponseWriter, r *http.Request, opts RefreshOptions) (*Session, error) {
-	s, err := m.loadSession(r)
+	s, err := m.loadSession(r, m.cfg.now())
 	if err != nil {
 		if !errors.Is(err, ErrNoSession) {
 			m.store.clear(w, r)

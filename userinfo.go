@@ -30,7 +30,7 @@ func (m *Middleware) RefetchUserInfo(w http.ResponseWriter, r *http.Request) (*S
 	s, ok := FromContext(r.Context())
 	if !ok {
 		var err error
-		if s, err = m.loadSession(r); err != nil {
+		if s, err = m.loadSession(r, m.cfg.now()); err != nil {
 			return nil, err
 		}
 	}

@@ -44,32 +44,38 @@ func renderHome(w http.ResponseWriter, s *oidcsession.Session) {
 }
 
 func appPage(w http.ResponseWriter, r *http.Request) {
-	s, ok := oidcsession.FromContext(r.Context())
+	s, claims, ui, ok := sessionClaims(w, r)
 	if !ok {
-		http.Error(w, "no session", http.StatusInternalServerError)
 		return
 	}
-	var claims, ui map[string]any
-	_ = s.Claims(&claims)
 	d := appData{Subject: s.Subject(), ExpiresAt: s.Expiry().UTC().Format(time.RFC3339), Claims: pretty(claims), Refresh: s.HasRefreshToken()}
-	if found, _ := s.UserInfo(&ui); found {
+	if ui != nil {
 		d.UserInfo = pretty(ui)
 	}
 	render(w, "app", d)
+}
+
+// sessionClaims returns the session Require put in the context with its ID
+// token and userinfo claims (ui is nil when userinfo was never fetched).
+func sessionClaims(w http.ResponseWriter, r *http.Request) (s *oidcsession.Session, claims, ui map[string]any, ok bool) {
+	s, ok = oidcsession.FromContext(r.Context())
+	if !ok {
+		http.Error(w, "no session", http.StatusInternalServerError)
+		return nil, nil, nil, false
+	}
+	_ = s.Claims(&claims)
+	_, _ = s.UserInfo(&ui)
+	return s, claims, ui, true
 }
 
 // apiMe is a JSON API: behind Require(TryRefresh()), an expired access
 // token answers 401 try_refresh and the page's script refreshes and
 // retries.
 func apiMe(w http.ResponseWriter, r *http.Request) {
-	s, ok := oidcsession.FromContext(r.Context())
+	s, claims, ui, ok := sessionClaims(w, r)
 	if !ok {
-		http.Error(w, "no session", http.StatusInternalServerError)
 		return
 	}
-	var claims, ui map[string]any
-	_ = s.Claims(&claims)
-	_, _ = s.UserInfo(&ui)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(map[string]any{
