@@ -3,6 +3,7 @@ package oidcsession
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -35,6 +36,7 @@ func (e *AuthorizationError) Is(target error) bool { return target == ErrAuthori
 // message.
 type loginError struct {
 	kind   error
+	class  string // for the operator's log: refused, unavailable, invalid_id_token; "" for a callback without a flow
 	reason string
 	cause  error
 }
@@ -89,7 +91,10 @@ func (m *Middleware) CallbackHandler() http.Handler {
 			return
 		}
 		if err := m.callback(w, r); err != nil {
-			m.fail(w, r, h, err)
+			// A failed sign-in leaves the session as it was: the error is
+			// about this callback, never about the session cookie.
+			m.logSignInFailure(r, err)
+			h(w, r, err)
 		}
 	})
 }
@@ -101,11 +106,13 @@ func (m *Middleware) callback(w http.ResponseWriter, r *http.Request) error {
 		return &loginError{kind: ErrInvalidCallback, reason: "the state parameter is missing or repeated"}
 	}
 	state := q.Get("state")
+	// The flow is used once, whatever happens next, and a flow cookie that
+	// cannot be used is deleted too, so it cannot linger for its lifetime.
+	m.deleteFlow(w, r, state)
 	f, err := m.readFlow(r, state)
 	if err != nil {
 		return err
 	}
-	m.deleteFlow(w, state) // used once, whatever happens next
 	if iss, ok := q["iss"]; ok {
 		if len(iss) != 1 || iss[0] != m.meta.Issuer {
 			return &loginError{kind: ErrInvalidCallback, reason: "the iss parameter does not name this provider (RFC 9207)"}
@@ -115,7 +122,7 @@ func (m *Middleware) callback(w http.ResponseWriter, r *http.Request) error {
 	}
 	if code := q.Get("error"); code != "" {
 		if f.silent && interactionRequired(code) {
-			return m.redirectToProvider(w, r, f.returnTo, "", false)
+			return m.redirectToProvider(w, r, f.returnTo, m.cfg.login.prompt, false, false)
 		}
 		return &AuthorizationError{Code: oauthErrorCode(code), Description: q.Get("error_description")}
 	}
@@ -124,27 +131,83 @@ func (m *Middleware) callback(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := context.WithTimeout(m.providerContext(r.Context()), m.cfg.refreshTimeout)
 	defer cancel()
-	tok, err := m.oauth.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(f.verifier))
+	tok, err := m.codeExchange(ctx, q.Get("code"), f.verifier)
 	if err != nil {
 		return exchangeError(err)
 	}
 	s, err := m.newSession(ctx, tok, f.nonce)
 	switch {
 	case errors.Is(err, errNonceMismatch):
-		return &loginError{kind: ErrInvalidCallback, reason: "the ID token's nonce is not this sign-in's", cause: err}
+		return &loginError{kind: ErrInvalidCallback, class: "invalid_id_token", reason: "the ID token's nonce is not this sign-in's", cause: err}
 	case errors.Is(err, ErrNoIDToken):
 		return err
 	case err != nil:
-		return &loginError{kind: ErrInvalidCallback, reason: "the ID token failed verification", cause: err}
+		return &loginError{kind: ErrInvalidCallback, class: "invalid_id_token", reason: "the ID token failed verification", cause: err}
+	}
+	if f.renew {
+		m.carryOver(r, s)
 	}
 	if m.cfg.login.userInfoOnRefresh {
 		m.addUserInfo(ctx, s, "sign-in")
+	}
+	if s, err = m.fit(ctx, s, "sign-in"); err != nil {
+		return err
 	}
 	if err := m.save(w, r, s, s.lastSeen); err != nil {
 		return err
 	}
 	http.Redirect(w, r, safeReturnTo(f.returnTo), http.StatusSeeOther)
 	return nil
+}
+
+// carryOver keeps the sign-in time of the session a silent renewal
+// replaces, when it is the same user's, so renewing never extends the
+// absolute lifetime.
+func (m *Middleware) carryOver(r *http.Request, s *Session) {
+	old, err := m.loadSession(r, m.cfg.now())
+	if err == nil && old.subject == s.subject {
+		s.created = old.created
+	}
+}
+
+// logSignInFailure tells the operator why a sign-in failed: its class and
+// the provider's OAuth error code and status, never a code, token or
+// secret. Callbacks that match no sign-in in progress (replays, stale
+// tabs, probes) are common and logged at info; the others at warn.
+func (m *Middleware) logSignInFailure(r *http.Request, err error) {
+	class, level := "invalid_callback", slog.LevelInfo
+	code, status := "", 0
+	var ae *AuthorizationError
+	var re *oauth2.RetrieveError
+	var le *loginError
+	switch {
+	case errors.As(err, &ae):
+		class, level, code = "authorization", slog.LevelWarn, ae.Code
+	case errors.Is(err, ErrSessionTooLarge):
+		class, level = "session_too_large", slog.LevelError
+	case errors.Is(err, ErrNoIDToken):
+		class, level = "invalid_id_token", slog.LevelWarn
+	case errors.As(err, &le) && le.class != "":
+		class, level = le.class, slog.LevelWarn
+	}
+	if errors.As(err, &re) {
+		code = oauthErrorCode(re.ErrorCode)
+		if re.ErrorCode == "" {
+			code = ""
+		}
+		if re.Response != nil {
+			status = re.Response.StatusCode
+		}
+	}
+	reason := err.Error()
+	if le != nil {
+		reason = le.reason
+	}
+	attrs := []slog.Attr{slog.String("class", class), slog.String("error_code", code), slog.String("reason", reason)}
+	if status != 0 {
+		attrs = append(attrs, slog.Int("status", status))
+	}
+	m.cfg.logger.LogAttrs(r.Context(), level, "oidcsession: sign-in failed", attrs...)
 }
 
 // exchangeError classifies a failed code exchange: a 4xx answer means the
@@ -157,9 +220,9 @@ func exchangeError(err error) error {
 		if re.ErrorCode != "" {
 			reason += " (" + oauthErrorCode(re.ErrorCode) + ")"
 		}
-		return &loginError{kind: ErrInvalidCallback, reason: reason, cause: err}
+		return &loginError{kind: ErrInvalidCallback, class: "refused", reason: reason, cause: err}
 	}
-	return &loginError{kind: ErrProviderUnavailable, reason: "the token endpoint could not be reached", cause: err}
+	return &loginError{kind: ErrProviderUnavailable, class: "unavailable", reason: "the token endpoint could not be reached", cause: err}
 }
 
 // oauthErrorCode returns code if it looks like an OAuth error code (RFC

@@ -179,7 +179,7 @@ func TestCallbackReplay(t *testing.T) {
 func TestCallbackWrongNonce(t *testing.T) {
 	a := newLoginApp(t, oidcsessiontest.Config{})
 	b := newBrowser(t)
-	f := newFlow("/app", "", false, a.clock.Now())
+	f := newFlow("/app", "", false, false, a.clock.Now())
 	name, _ := a.m.flowCookieName(f.state)
 	value, err := a.m.flowSealer().seal(name, f.encode())
 	if err != nil {

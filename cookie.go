@@ -1,8 +1,10 @@
 package oidcsession
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -19,12 +21,26 @@ const maxSetCookie = 4096
 // HMAC-SHA256) under rotating keys, and writes them as one cookie or as
 // numbered chunks.
 type sealer struct {
-	sealing   *securecookie.SecureCookie   // newest key, no length limit: writeSealed enforces the chunk budget
-	codecs    []*securecookie.SecureCookie // newest first, all open, bounded by the chunk budget
-	secure    bool
-	sameSite  string
-	maxChunks int
+	sealing      *securecookie.SecureCookie   // newest key, no length limit: writeSealed enforces the chunk budget
+	codecs       []*securecookie.SecureCookie // newest first, all open, bounded by the chunk budget
+	secure       bool
+	sameSite     string
+	maxChunks    int
+	maxFlowValue int // the longest sealed flow cookie value the package writes
+	attrsMax     int // the longest attributes string a cookie gets
 }
+
+// errUnsealed is a value no key opens: tampered, truncated, expired, or
+// sealed with a key that is no longer configured.
+var errUnsealed = errors.New("oidcsession: sealed value could not be opened")
+
+// errOversized is a session cookie longer than any the package writes. It
+// is refused before any decoding or MAC work, and is built once so that
+// refusing costs nothing.
+var errOversized = fmt.Errorf("%w: cookie longer than any this package writes", ErrInvalidSession)
+
+// errStrayChunks is a request with session chunks but no first chunk.
+var errStrayChunks = fmt.Errorf("%w: session chunks without a first chunk", ErrInvalidSession)
 
 func newSealer(c *config) *sealer {
 	s := &sealer{secure: !c.insecureCookies, maxChunks: c.maxChunks}
@@ -36,6 +52,7 @@ func newSealer(c *config) *sealer {
 	case http.SameSiteLaxMode, http.SameSiteDefaultMode:
 		s.sameSite = "Lax"
 	}
+	s.attrsMax = len(s.attributes(999_999_999))
 	maxAge := int(c.absoluteLifetime.Seconds()) + 1
 	for i := 0; i+1 < len(c.keyPairs); i += 2 {
 		sc := securecookie.New(c.keyPairs[i], c.keyPairs[i+1])
@@ -48,6 +65,11 @@ func newSealer(c *config) *sealer {
 		s.sealing = securecookie.New(c.keyPairs[0], c.keyPairs[1])
 		s.sealing.SetSerializer(securecookie.NopEncoder{})
 		s.sealing.MaxLength(0)
+		// A sealed value's length depends only on the payload's, so the
+		// longest flow payload gives the longest flow cookie value.
+		if v, err := s.seal("flow", make([]byte, maxFlowPayload)); err == nil {
+			s.maxFlowValue = len(v)
+		}
 	}
 	return s
 }
@@ -76,7 +98,7 @@ func (s *sealer) open(name, value string) (payload []byte, oldKey bool, err erro
 		}
 		return b, i > 0, nil
 	}
-	return nil, false, fmt.Errorf("%w: %w", ErrInvalidSession, first)
+	return nil, false, fmt.Errorf("%w: %w", errUnsealed, first)
 }
 
 // attributes returns the cookie attributes after the value, for a cookie
@@ -104,7 +126,26 @@ func (s *sealer) attributes(maxAge int) string {
 // chunkValueMax is the longest value a cookie called name may carry so that
 // its whole Set-Cookie stays within maxSetCookie.
 func (s *sealer) chunkValueMax(name string) int {
-	return maxSetCookie - len(name) - 1 - len(s.attributes(999_999_999))
+	return maxSetCookie - len(name) - 1 - s.attrsMax
+}
+
+// chunksFor returns how many cookies value takes under name, and how many
+// bytes each chunk holds.
+func (s *sealer) chunksFor(name, value string) (n, per int) {
+	if len(value) <= s.chunkValueMax(name) {
+		return 1, len(value)
+	}
+	per = s.chunkValueMax(name + "." + strconv.Itoa(s.maxChunks-1))
+	return (len(value) + per - 1) / per, per
+}
+
+// fits reports, as ErrSessionTooLarge, a value that does not fit in the
+// chunk budget.
+func (s *sealer) fits(name, value string) error {
+	if n, _ := s.chunksFor(name, value); n > s.maxChunks {
+		return fmt.Errorf("%w: %d bytes sealed need %d cookies, limit %d", ErrSessionTooLarge, len(value), n, s.maxChunks)
+	}
+	return nil
 }
 
 // writeSealed writes value as the cookie name, or as chunks name.0,
@@ -112,17 +153,16 @@ func (s *sealer) chunkValueMax(name string) int {
 // held that the new value does not use (the single cookie or stale
 // chunks).
 func (s *sealer) writeSealed(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) error {
+	if err := s.fits(name, value); err != nil {
+		return err
+	}
 	present := presentCookies(r, name)
 	attrs := s.attributes(maxAge)
-	if len(value) <= s.chunkValueMax(name) {
+	n, per := s.chunksFor(name, value)
+	if n == 1 {
 		addSetCookie(w, name+"="+value+attrs)
 		s.deleteChunks(w, present, name, 0)
 		return nil
-	}
-	per := s.chunkValueMax(name + "." + strconv.Itoa(s.maxChunks-1))
-	n := (len(value) + per - 1) / per
-	if n > s.maxChunks {
-		return fmt.Errorf("%w: %d bytes sealed need %d cookies, limit %d", ErrSessionTooLarge, len(value), n, s.maxChunks)
 	}
 	for i := 0; i < n; i++ {
 		end := min((i+1)*per, len(value))
@@ -135,7 +175,8 @@ func (s *sealer) writeSealed(w http.ResponseWriter, r *http.Request, name, value
 	return nil
 }
 
-// clear deletes the cookie name and every chunk of it the request held.
+// clear deletes the cookie name and every other cookie of its namespace
+// the request held.
 func (s *sealer) clear(w http.ResponseWriter, r *http.Request, name string) {
 	present := presentCookies(r, name)
 	if present.single {
@@ -144,12 +185,25 @@ func (s *sealer) clear(w http.ResponseWriter, r *http.Request, name string) {
 	s.deleteChunks(w, present, name, 0)
 }
 
-func (s *sealer) deleteChunks(w http.ResponseWriter, p present, name string, from int) {
-	for _, i := range p.chunks {
-		if i >= from {
-			addSetCookie(w, name+"."+strconv.Itoa(i)+"="+s.attributes(-1))
+// deleteChunks deletes every cookie name.<anything> the request held except
+// the canonical chunks name.0 … name.<keep-1> that were just written.
+func (s *sealer) deleteChunks(w http.ResponseWriter, p present, name string, keep int) {
+	for _, n := range p.namespaced {
+		if i, ok := chunkIndex(n, name); ok && i < keep {
+			continue
 		}
+		addSetCookie(w, n+"="+s.attributes(-1))
 	}
+}
+
+// chunkIndex returns i when n is exactly name.<i> in canonical decimal.
+func chunkIndex(n, name string) (int, bool) {
+	rest, ok := strings.CutPrefix(n, name+".")
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.Atoi(rest)
+	return i, err == nil && i >= 0 && strconv.Itoa(i) == rest
 }
 
 func addSetCookie(w http.ResponseWriter, line string) {
@@ -158,14 +212,27 @@ func addSetCookie(w http.ResponseWriter, line string) {
 }
 
 // readSealed returns the sealed value of cookie name from the request,
-// joining chunks name.0, name.1, … when there is no single cookie.
+// joining chunks name.0, name.1, … when there is no single cookie. A value
+// or chunk longer than the package writes is refused at once, before any
+// decoding: forged cookies cost nothing. Chunks without name.0 are an
+// untrusted session, so that they get deleted.
 func (s *sealer) readSealed(r *http.Request, name string) (string, error) {
 	if v, ok := findCookie(r.Header, name); ok {
+		if len(v) > s.chunkValueMax(name) {
+			return "", errOversized
+		}
 		return v, nil
 	}
 	first, ok := findCookie(r.Header, name+".0")
 	if !ok {
+		if len(presentCookies(r, name).namespaced) > 0 {
+			return "", errStrayChunks
+		}
 		return "", ErrNoSession
+	}
+	per := s.chunkValueMax(name + "." + strconv.Itoa(s.maxChunks-1))
+	if len(first) > per {
+		return "", errOversized
 	}
 	var b strings.Builder
 	b.WriteString(first)
@@ -173,6 +240,9 @@ func (s *sealer) readSealed(r *http.Request, name string) (string, error) {
 		v, ok := findCookie(r.Header, name+"."+strconv.Itoa(i))
 		if !ok {
 			break
+		}
+		if len(v) > per {
+			return "", errOversized
 		}
 		b.WriteString(v)
 	}
@@ -202,31 +272,34 @@ func findCookie(h http.Header, name string) (string, bool) {
 	return "", false
 }
 
-// present lists which session cookies a request carries.
+// maxNamespaced bounds how many cookies of a session's namespace one
+// request can make us delete, so a stuffed Cookie header cannot make a
+// huge response.
+const maxNamespaced = 32
+
+// present lists which cookies of a session's namespace a request carries:
+// the single cookie, and every name.<anything> (chunks, canonical or not).
 type present struct {
-	single bool
-	chunks []int
+	single     bool
+	namespaced []string
 }
 
 func presentCookies(r *http.Request, name string) present {
 	var p present
+	prefix := name + "."
 	for _, line := range r.Header["Cookie"] {
 		for line != "" {
 			var part string
 			part, line, _ = strings.Cut(line, ";")
 			part = strings.TrimLeft(part, " \t")
 			k, _, ok := strings.Cut(part, "=")
-			if !ok || !strings.HasPrefix(k, name) {
-				continue
-			}
-			if k == name {
+			k = strings.TrimRight(k, " \t")
+			switch {
+			case !ok:
+			case k == name:
 				p.single = true
-				continue
-			}
-			if rest, ok := strings.CutPrefix(k, name+"."); ok {
-				if i, err := strconv.Atoi(rest); err == nil && i >= 0 && i < 100 && strconv.Itoa(i) == rest {
-					p.chunks = append(p.chunks, i)
-				}
+			case strings.HasPrefix(k, prefix) && len(p.namespaced) < maxNamespaced && !slices.Contains(p.namespaced, k):
+				p.namespaced = append(p.namespaced, k)
 			}
 		}
 	}

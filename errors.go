@@ -1,8 +1,13 @@
 package oidcsession
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strconv"
 
 	"golang.org/x/oauth2"
 )
@@ -74,17 +79,19 @@ const (
 	// RefreshTransient failures (network error, timeout, 5xx, 429,
 	// temporarily_unavailable) keep the session; the client retries later.
 	RefreshTransient RefreshClass = iota + 1
-	// RefreshTerminal failures (any 400 or 401 from the token endpoint,
+	// RefreshTerminal failures (a 400, 401 or 403 from the token endpoint,
 	// invalid_grant, invalid_client, a refreshed ID token that fails
-	// verification) clear the session.
+	// verification, a session too large to store) clear the session.
 	RefreshTerminal
-	// RefreshRejected failures come from RefreshOptions the provider refused
-	// (invalid_scope, invalid_target): the refresh token was not spent and
-	// the session is kept.
+	// RefreshRejected failures come from RefreshOptions the provider
+	// refused (invalid_scope, invalid_target): the session is kept. After
+	// invalid_target the provider may already have spent the refresh token
+	// (oidc-provider does), so the kept session has none and lasts until
+	// its access token expires.
 	RefreshRejected
 )
 
-// String returns "transient" or "terminal".
+// String returns "transient", "terminal" or "rejected".
 func (c RefreshClass) String() string {
 	switch c {
 	case RefreshTransient:
@@ -99,25 +106,40 @@ func (c RefreshClass) String() string {
 
 // RefreshError is a failed refresh-token grant. It unwraps to the cause, so
 // errors.As reaches *oauth2.RetrieveError (with its ErrorCode and HTTP
-// response) or a network error.
+// response), a net.Error, or *oidc.TokenExpiredError.
 type RefreshError struct {
+	// Class says what became of the session.
 	Class RefreshClass
-	Err   error
+	// Err is the cause. Its own text may carry what a transport echoed of
+	// the request; Error never prints it.
+	Err error
+
+	spent bool // the provider may have spent the refresh token
 }
 
-// Error describes the failure without the provider's raw response body or
-// any token: the class, then the token endpoint's status and OAuth error
-// code, or the cause when the endpoint gave no answer.
+// Error describes the failure without any token, credential or response
+// body: the class, then the token endpoint's status and OAuth error code,
+// or the endpoint (without query) and the kind of network failure.
 func (e *RefreshError) Error() string {
+	prefix := "oidcsession: refresh failed (" + e.Class.String() + "): "
 	var re *oauth2.RetrieveError
-	if errors.As(e.Err, &re) && re.Response != nil {
-		msg := fmt.Sprintf("oidcsession: refresh failed (%s): token endpoint answered %d", e.Class, re.Response.StatusCode)
+	var ce *callError
+	switch {
+	case errors.As(e.Err, &re) && re.Response != nil:
+		msg := prefix + "token endpoint answered " + strconv.Itoa(re.Response.StatusCode)
 		if re.ErrorCode != "" {
-			msg += " " + re.ErrorCode
+			msg += " " + oauthErrorCode(re.ErrorCode)
 		}
 		return msg
+	case errors.As(e.Err, &ce):
+		return prefix + ce.describe()
+	case errors.Is(e.Err, context.DeadlineExceeded), errors.Is(e.Err, context.Canceled):
+		return prefix + "the wait for the grant ended: " + failureKind(e.Err)
+	case e.Err != nil:
+		// Our own errors and go-oidc's verification errors carry no secret.
+		return prefix + e.Err.Error()
 	}
-	return fmt.Sprintf("oidcsession: refresh failed (%s): %v", e.Class, e.Err)
+	return prefix + "unknown cause"
 }
 
 // Unwrap returns the cause.
@@ -140,4 +162,59 @@ func (e *RefreshError) Is(target error) bool {
 func IsTransient(err error) bool {
 	var re *RefreshError
 	return errors.As(err, &re) && re.Class == RefreshTransient
+}
+
+// callError is a request to the provider that got no answer. Its message
+// names the endpoint without query and the kind of failure, never the
+// cause's text: an HTTP client's error may echo the request, and with it
+// a token or the client's credentials.
+type callError struct {
+	endpoint string
+	err      error
+}
+
+func (e *callError) Error() string { return "oidcsession: " + e.describe() }
+
+func (e *callError) Unwrap() error { return e.err }
+
+// describe is the message without the package prefix.
+func (e *callError) describe() string {
+	return redactURL(e.endpoint) + " could not be reached: " + failureKind(e.err)
+}
+
+// redactURL keeps scheme, host and path.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "the provider"
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+}
+
+// failureKind names what went wrong on the wire in fixed words.
+func failureKind(err error) string {
+	var ne net.Error
+	var op *net.OpError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.As(err, &op):
+		return "network error (" + op.Op + ")"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed without an answer"
+	}
+	return fmt.Sprintf("request failed (%T)", innermost(err))
+}
+
+// innermost unwraps err to its first cause.
+func innermost(err error) error {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err
+		}
+		err = next
+	}
 }

@@ -27,8 +27,15 @@ type flow struct {
 	returnTo string    // a local path, checked by safeReturnTo
 	prompt   string    // the prompt sent, "" for none
 	silent   bool      // prompt=none sent by WithSilentSignIn: fall back once on failure
+	renew    bool      // a silent renewal of an expired session: keep its sign-in time
 	created  time.Time // the flow expires flowLifetime after this
 }
+
+// maxFlowPayload is the longest flow encode writes: version and flags,
+// the creation time, and five length-prefixed fields (state, verifier and
+// nonce of fixed length, return_to up to maxReturnTo, the longest prompt).
+const maxFlowPayload = 2 + binary.MaxVarintLen64 + 5*binary.MaxVarintLen16 +
+	26 + 43 + 26 + maxReturnTo + len("login consent select_account")
 
 const (
 	flowVersion  = 1
@@ -41,8 +48,9 @@ var errBadFlow = errors.New("oidcsession: malformed flow cookie")
 
 // newFlow starts a flow with fresh random state, nonce and PKCE verifier.
 // rand.Text gives 26 base32 characters (130 bits), safe in a cookie name.
-func newFlow(returnTo, prompt string, silent bool, now time.Time) *flow {
+func newFlow(returnTo, prompt string, silent, renew bool, now time.Time) *flow {
 	return &flow{
+		renew:    renew,
 		state:    rand.Text(),
 		verifier: oauth2.GenerateVerifier(),
 		nonce:    rand.Text(),
@@ -63,6 +71,9 @@ func (f *flow) encode() []byte {
 	if f.silent {
 		flags |= 1
 	}
+	if f.renew {
+		flags |= 2
+	}
 	b = append(b, flags)
 	b = binary.AppendVarint(b, f.created.Unix())
 	for _, s := range [...]string{f.state, f.verifier, f.nonce, f.returnTo, f.prompt} {
@@ -76,10 +87,10 @@ func (f *flow) encode() []byte {
 // decoder still treats it as untrusted: every length is checked and
 // trailing bytes are refused.
 func parseFlow(b []byte) (*flow, error) {
-	if len(b) < 2 || b[0] != flowVersion || b[1]&^1 != 0 {
+	if len(b) < 2 || b[0] != flowVersion || b[1]&^3 != 0 {
 		return nil, errBadFlow
 	}
-	f := &flow{silent: b[1]&1 != 0}
+	f := &flow{silent: b[1]&1 != 0, renew: b[1]&2 != 0}
 	b = b[2:]
 	created, n := binary.Varint(b)
 	if n <= 0 {
@@ -158,9 +169,8 @@ func flowAttributes(s *sealer, maxAge int) string {
 	return b.String()
 }
 
-// writeFlow sets f's cookie. When the browser already holds maxFlows flow
-// cookies, the oldest (and any unreadable ones) are deleted so at most
-// maxFlows remain.
+// writeFlow sets f's cookie, first pruning older flows so that the
+// browser's flow cookies stay within maxFlows and maxFlowBytes.
 func (m *Middleware) writeFlow(w http.ResponseWriter, r *http.Request, f *flow) error {
 	name, ok := m.flowCookieName(f.state)
 	if !ok {
@@ -171,43 +181,58 @@ func (m *Middleware) writeFlow(w http.ResponseWriter, r *http.Request, f *flow) 
 	if err != nil {
 		return err
 	}
-	m.pruneFlows(w, r, s, name)
+	m.pruneFlows(w, r, s, name, len(name)+1+len(value))
 	addSetCookie(w, name+"="+value+flowAttributes(s, int(flowLifetime/time.Second)))
 	return nil
 }
 
-// pruneFlows keeps the request's flow cookies, plus the one being added,
-// within maxFlows.
-func (m *Middleware) pruneFlows(w http.ResponseWriter, r *http.Request, s *sealer, adding string) {
-	cookies := flowCookies(r.Header, m.flowCookiePrefix())
-	if len(cookies) < maxFlows {
-		return
-	}
+// pruneFlows deletes the request's flow cookies that cannot be read, then
+// the oldest ones (by creation, then name, so the choice is deterministic)
+// until, with the one being added (adding bytes of name=value), at most
+// maxFlows remain within maxFlowBytes.
+func (m *Middleware) pruneFlows(w http.ResponseWriter, r *http.Request, s *sealer, adding string, addingBytes int) {
 	type aged struct {
 		name    string
 		created int64
+		bytes   int
 	}
 	var live []aged
-	for _, c := range cookies {
+	total := addingBytes
+	for _, c := range flowCookies(r.Header, m.flowCookiePrefix()) {
 		if c.name == adding {
 			continue
 		}
-		payload, _, err := s.open(c.name, c.value)
-		var f *flow
-		if err == nil {
-			f, err = decodeFlow(payload)
-		}
+		f, err := m.openFlow(c.name, c.value)
 		if err != nil {
 			addSetCookie(w, c.name+"="+flowAttributes(s, 0))
 			continue
 		}
-		live = append(live, aged{c.name, f.created.Unix()})
+		n := len(c.name) + 1 + len(c.value)
+		live = append(live, aged{c.name, f.created.Unix(), n})
+		total += n
 	}
-	slices.SortFunc(live, func(a, b aged) int { return cmp.Compare(a.created, b.created) })
-	for len(live) > maxFlows-1 {
+	slices.SortFunc(live, func(a, b aged) int {
+		return cmp.Or(cmp.Compare(a.created, b.created), cmp.Compare(a.name, b.name))
+	})
+	for len(live) > 0 && (len(live) > maxFlows-1 || total > maxFlowBytes) {
 		addSetCookie(w, live[0].name+"="+flowAttributes(s, 0))
+		total -= live[0].bytes
 		live = live[1:]
 	}
+}
+
+// openFlow checks and decodes the value of the flow cookie name. A value
+// longer than any flow cookie the package writes is refused before any
+// decoding or MAC work.
+func (m *Middleware) openFlow(name, value string) (*flow, error) {
+	if len(value) > m.sealer.maxFlowValue {
+		return nil, errBadFlow
+	}
+	payload, _, err := m.flowSealer().open(name, value)
+	if err != nil {
+		return nil, err
+	}
+	return decodeFlow(payload)
 }
 
 // readFlow returns the flow whose state the callback received. Whatever
@@ -222,13 +247,9 @@ func (m *Middleware) readFlow(r *http.Request, state string) (*flow, error) {
 	if !ok {
 		return nil, &loginError{kind: ErrInvalidCallback, reason: "no sign-in is in progress for this state: it expired, was already completed, or began in another browser"}
 	}
-	payload, _, err := m.flowSealer().open(name, value)
+	f, err := m.openFlow(name, value)
 	if err != nil {
-		return nil, &loginError{kind: ErrInvalidCallback, reason: "the sign-in cookie could not be verified", cause: err}
-	}
-	f, err := decodeFlow(payload)
-	if err != nil {
-		return nil, &loginError{kind: ErrInvalidCallback, reason: "the sign-in cookie could not be read", cause: err}
+		return nil, &loginError{kind: ErrInvalidCallback, reason: "the sign-in cookie could not be read (keys changed since the sign-in began?); sign in again", cause: err}
 	}
 	if subtle.ConstantTimeCompare([]byte(f.state), []byte(state)) != 1 {
 		return nil, &loginError{kind: ErrInvalidCallback, reason: "the state parameter does not match the sign-in in progress"}
@@ -240,11 +261,14 @@ func (m *Middleware) readFlow(r *http.Request, state string) (*flow, error) {
 	return f, nil
 }
 
-// deleteFlow deletes the cookie of the flow with this state: a flow is
-// used once, so a replayed callback finds nothing.
-func (m *Middleware) deleteFlow(w http.ResponseWriter, state string) {
+// deleteFlow deletes the cookie of the flow with this state, if the
+// request carries one: a flow is used once, so a replayed callback finds
+// nothing, and one that cannot be used must not linger.
+func (m *Middleware) deleteFlow(w http.ResponseWriter, r *http.Request, state string) {
 	if name, ok := m.flowCookieName(state); ok {
-		addSetCookie(w, name+"="+flowAttributes(m.flowSealer(), 0))
+		if _, present := findCookie(r.Header, name); present {
+			addSetCookie(w, name+"="+flowAttributes(m.flowSealer(), 0))
+		}
 	}
 }
 

@@ -10,9 +10,9 @@ import (
 // never panic, and whatever it accepts must encode back to the same bytes.
 func FuzzDecodeFlow(f *testing.F) {
 	now := time.Unix(1_700_000_000, 0)
-	f.Add(newFlow("/app?x=1", "", false, now).encode())
-	f.Add(newFlow("/", "none", true, now).encode())
-	f.Add(newFlow("/"+string(make([]byte, 200)), "login consent", false, time.Unix(-1, 0)).encode())
+	f.Add(newFlow("/app?x=1", "", false, false, now).encode())
+	f.Add(newFlow("/", "none", true, false, now).encode())
+	f.Add(newFlow("/"+string(make([]byte, 200)), "login consent", false, true, time.Unix(-1, 0)).encode())
 	f.Add([]byte{})
 	f.Add([]byte{flowVersion})
 	f.Add([]byte{flowVersion, 0, 0})
@@ -31,8 +31,8 @@ func FuzzDecodeFlow(f *testing.F) {
 
 func TestFlowRoundTrip(t *testing.T) {
 	for _, f := range []*flow{
-		newFlow("/", "", false, time.Unix(1_700_000_000, 0)),
-		newFlow("/a?b=c#d", "none", true, time.Unix(1_700_000_000, 0)),
+		newFlow("/", "", false, false, time.Unix(1_700_000_000, 0)),
+		newFlow("/a?b=c#d", "none", true, false, time.Unix(1_700_000_000, 0)),
 	} {
 		got, err := decodeFlow(f.encode())
 		if err != nil {
@@ -44,7 +44,7 @@ func TestFlowRoundTrip(t *testing.T) {
 			t.Fatalf("got %+v, want %+v", got, f)
 		}
 	}
-	if _, err := decodeFlow(append(newFlow("/", "", false, time.Now()).encode(), 0)); err == nil {
+	if _, err := decodeFlow(append(newFlow("/", "", false, false, time.Now()).encode(), 0)); err == nil {
 		t.Fatal("trailing byte accepted")
 	}
 }

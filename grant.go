@@ -5,8 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
+	"log/slog"
 	"net/url"
 	"slices"
 	"strings"
@@ -16,61 +15,101 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// maxTokenResponse bounds how much of a token endpoint's answer is read.
-const maxTokenResponse = 1 << 20
-
-// refreshWithOptions performs a refresh-token grant with a scope or
-// resource parameter, which x/oauth2 cannot send on a refresh. Client
-// authentication is the one x/oauth2 uses for this config. Failures come
-// back as *oauth2.RetrieveError, exactly as from x/oauth2, so
-// classification has one input shape.
-func (m *Middleware) refreshWithOptions(ctx context.Context, refreshToken string, opts RefreshOptions) (*oauth2.Token, error) {
-	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}
+// grant performs one refresh-token grant and builds the session that
+// follows old. Every way the grant can end is decided here: a failure is
+// classified (see classify); a session that no longer fits its storage is
+// trimmed of what can be fetched again or, failing that, ended after its
+// new refresh token is revoked, so no rotated token is silently lost.
+func (m *Middleware) grant(ctx context.Context, old *Session, opts RefreshOptions) (*Session, error) {
+	ctx = m.providerContext(ctx)
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {old.refreshToken}}
 	if len(opts.Scopes) > 0 {
 		form.Set("scope", strings.Join(opts.Scopes, " "))
 	}
 	for _, r := range opts.Resource {
 		form.Add("resource", r)
 	}
-	req, err := m.newClientPost(ctx, m.oauth.Endpoint.TokenURL, form)
+	tok, err := m.tokenRequest(ctx, form)
 	if err != nil {
-		return nil, err
-	}
-	resp, err := m.cfg.httpClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse))
-	if err != nil {
-		return nil, fmt.Errorf("reading token response: %w", err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		re := &oauth2.RetrieveError{Response: resp, Body: body}
-		var e struct {
-			Code        string `json:"error"`
-			Description string `json:"error_description"`
-			URI         string `json:"error_uri"`
+		re := classify(err, !opts.isZero())
+		if re.spent {
+			kept := old.clone()
+			kept.refreshToken = ""
+			return kept, re
 		}
-		if json.Unmarshal(body, &e) == nil {
-			re.ErrorCode, re.ErrorDescription, re.ErrorURI = e.Code, e.Description, e.URI
+		return old, re
+	}
+	s, err := m.sessionFromRefresh(ctx, old, tok)
+	if err != nil {
+		return nil, &RefreshError{Class: RefreshTerminal, Err: err}
+	}
+	fitted, err := m.fit(ctx, s, "refresh")
+	if err != nil {
+		return nil, &RefreshError{Class: RefreshTerminal, Err: err}
+	}
+	return fitted, nil
+}
+
+// fit returns s as it can be stored: unchanged, or without its cached
+// userinfo claims when only they do not fit (they can be fetched again).
+// When even that does not fit, it revokes s's refresh token at the
+// provider, since the session cannot be kept and the token must not
+// outlive it, and returns an error matching ErrSessionTooLarge.
+func (m *Middleware) fit(ctx context.Context, s *Session, when string) (*Session, error) {
+	err := m.store.fits(s)
+	if err == nil {
+		return s, nil
+	}
+	if len(s.userInfo) > 0 {
+		trimmed := s.clone()
+		trimmed.userInfo = nil
+		if m.store.fits(trimmed) == nil {
+			m.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "oidcsession: session too large for its cookies; dropped the cached userinfo claims",
+				slog.String("after", when), slog.String("subject", s.subject))
+			return trimmed, nil
 		}
-		return nil, re
 	}
-	if ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); ct != "application/json" {
-		return nil, fmt.Errorf("token response has content type %q, want application/json", ct)
+	m.revokeEnded(ctx, s, "the session is too large to store")
+	return nil, err
+}
+
+// classify sorts a token-endpoint failure by data, never by message text:
+// the OAuth error code first, then the HTTP status. A failure without an
+// answer (network, timeout, unreadable body) is transient. When the request
+// narrowed the grant (RefreshOptions), invalid_scope and invalid_target are
+// refusals of the options, not of the session. Providers check the scope
+// before spending the refresh token (RFC 6749 section 6 ties it to the
+// original grant; oidc-provider does so), so the token is kept; a resource
+// may be checked after the token was spent (oidc-provider does), so after
+// invalid_target the token counts as spent and is never presented again.
+func classify(err error, narrowed bool) *RefreshError {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return &RefreshError{Class: RefreshTransient, Err: err}
 	}
-	var raw map[string]any
-	if err := json.Unmarshal(body, &raw); err != nil {
-		return nil, fmt.Errorf("decoding token response: %w", err)
+	switch re.ErrorCode {
+	case "temporarily_unavailable":
+		return &RefreshError{Class: RefreshTransient, Err: err}
+	case "invalid_scope":
+		if narrowed {
+			return &RefreshError{Class: RefreshRejected, Err: err}
+		}
+	case "invalid_target":
+		if narrowed {
+			return &RefreshError{Class: RefreshRejected, Err: err, spent: true}
+		}
 	}
-	at, _ := raw["access_token"].(string)
-	if at == "" {
-		return nil, errors.New("token response has no access_token")
+	if re.Response != nil {
+		switch re.Response.StatusCode {
+		case 400, 401, 403:
+			return &RefreshError{Class: RefreshTerminal, Err: err}
+		}
 	}
-	tt, _ := raw["token_type"].(string)
-	rt, _ := raw["refresh_token"].(string)
-	return (&oauth2.Token{AccessToken: at, TokenType: tt, RefreshToken: rt}).WithExtra(raw), nil
+	switch re.ErrorCode {
+	case "invalid_grant", "invalid_client", "unauthorized_client", "unsupported_grant_type", "invalid_request":
+		return &RefreshError{Class: RefreshTerminal, Err: err}
+	}
+	return &RefreshError{Class: RefreshTransient, Err: err}
 }
 
 // sessionFromRefresh builds the session that follows old after a refresh.
@@ -96,7 +135,7 @@ func (m *Middleware) sessionFromRefresh(ctx context.Context, old *Session, tok *
 		m.userInfoAfterRefresh(ctx, s) // best effort; never fails the refresh
 		return s, nil
 	}
-	idt, err := m.verifier.Verify(ctx, raw)
+	idt, err := m.verifyIDToken(ctx, raw)
 	if err != nil {
 		return nil, fmt.Errorf("verifying refreshed ID token: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -39,12 +40,15 @@ type harness struct {
 type harnessConfig struct {
 	op   oidcsessiontest.Config
 	opts []Option
+	// opClockOffset sets the provider's clock off the app's, as a provider
+	// with a skewed clock would be.
+	opClockOffset time.Duration
 }
 
 func newHarness(t *testing.T, hc harnessConfig) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: newFakeClock()}
-	hc.op.Now = h.clock.Now
+	hc.op.Now = func() time.Time { return h.clock.Now().Add(hc.opClockOffset) }
 	h.op = oidcsessiontest.New(t, hc.op)
 	provider, err := oidc.NewProvider(context.Background(), h.op.Issuer())
 	if err != nil {
@@ -76,6 +80,25 @@ func (h *harness) newClient() *http.Client {
 	}
 }
 
+// refreshOutcome is what /test/refresh reports of one RefreshSession call.
+type refreshOutcome struct {
+	Class           string `json:"class"` // "" on success
+	HasRefreshToken bool   `json:"has_refresh_token"`
+	Scope           string `json:"scope"`
+}
+
+// refreshSession calls RefreshSession through /test/refresh with the
+// client's cookies (or hdr's Cookie when given).
+func (h *harness) refreshSession(c *http.Client, query string, hdr http.Header) (response, refreshOutcome) {
+	h.t.Helper()
+	r := h.get(c, "/test/refresh?"+query, hdr)
+	var out refreshOutcome
+	if err := json.Unmarshal([]byte(r.body), &out); err != nil {
+		h.t.Fatalf("/test/refresh: %d %q", r.StatusCode, r.body)
+	}
+	return r, out
+}
+
 // whoami is what the protected handlers report about the session they saw.
 type whoami struct {
 	Subject     string `json:"sub"`
@@ -105,6 +128,21 @@ func (h *harness) routes() http.Handler {
 		}
 		sum := sha256.Sum256([]byte(s.AccessToken()))
 		_ = json.NewEncoder(w).Encode(whoami{s.Subject(), hex.EncodeToString(sum[:8]), s.Expiry().UTC().Format(time.RFC3339)})
+	})
+	mux.HandleFunc("/test/refresh", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		s, err := h.m.RefreshSession(w, r, RefreshOptions{Scopes: strings.Fields(q.Get("scope")), Resource: q["resource"]})
+		out := refreshOutcome{}
+		var re *RefreshError
+		if errors.As(err, &re) {
+			out.Class = re.Class.String()
+		} else if err != nil {
+			out.Class = "error: " + err.Error()
+		}
+		if s != nil {
+			out.HasRefreshToken, out.Scope = s.HasRefreshToken(), s.Scope()
+		}
+		_ = json.NewEncoder(w).Encode(out)
 	})
 	mux.Handle("/app/", h.m.Require()(report))
 	mux.Handle("/api/", h.m.Require(TryRefresh())(report))

@@ -32,8 +32,9 @@ var errNoRedirectURL = errors.New("oidcsession: LoginHandler needs oauth2.Config
 //     select_account (or a space-separated list of the last three);
 //     anything else is ignored.
 //
-// With WithSilentSignIn and no prompt, the first attempt is prompt=none.
-// Parameters from WithAuthParam are added. It needs oauth2.Config.RedirectURL
+// With WithSilentSignIn and no prompt, the first attempt is prompt=none;
+// otherwise the prompt of WithPrompt is sent, if any. Parameters from
+// WithAuthParam are added. It needs oauth2.Config.RedirectURL
 // and answers 500 without it.
 func (m *Middleware) LoginHandler() http.Handler {
 	h := m.errorHandler()
@@ -52,19 +53,25 @@ func (m *Middleware) LoginHandler() http.Handler {
 		q := r.URL.Query()
 		prompt := allowedPrompt(q.Get("prompt"))
 		silent := false
-		if prompt == "" && m.cfg.login.silent {
+		switch {
+		case prompt != "":
+		case m.cfg.login.silent:
 			prompt, silent = "none", true
+		default:
+			prompt = m.cfg.login.prompt
 		}
-		if err := m.redirectToProvider(w, r, safeReturnTo(q.Get("return_to")), prompt, silent); err != nil {
+		if err := m.redirectToProvider(w, r, safeReturnTo(q.Get("return_to")), prompt, silent, false); err != nil {
 			m.fail(w, r, h, err)
 		}
 	})
 }
 
 // redirectToProvider starts a flow: it sets the flow cookie and redirects
-// to the authorization endpoint.
-func (m *Middleware) redirectToProvider(w http.ResponseWriter, r *http.Request, returnTo, prompt string, silent bool) error {
-	f := newFlow(returnTo, prompt, silent, m.cfg.now())
+// to the authorization endpoint. silent marks a prompt=none attempt that
+// falls back once to an interactive sign-in; renew, a silent renewal of
+// the request's session, which keeps its sign-in time.
+func (m *Middleware) redirectToProvider(w http.ResponseWriter, r *http.Request, returnTo, prompt string, silent, renew bool) error {
+	f := newFlow(returnTo, prompt, silent, renew, m.cfg.now())
 	if err := m.writeFlow(w, r, f); err != nil {
 		return err
 	}

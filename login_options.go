@@ -18,9 +18,14 @@ const (
 	// maxFlows bounds the flow cookies one browser holds, so tabs that
 	// start sign-ins and never finish cannot fill the cookie jar; the
 	// oldest flow gives way.
-	maxFlows = 5
-	// maxReturnTo bounds return_to so the flow cookie stays small.
-	maxReturnTo = 1024
+	maxFlows = 4
+	// maxFlowBytes bounds the bytes (name=value) of all of one browser's
+	// flow cookies, so that with a session cookie of up to 4 KB the Cookie
+	// header stays under the 8 KB that common proxies allow per header.
+	maxFlowBytes = 3072
+	// maxReturnTo bounds return_to; a flow cookie with the longest one
+	// takes about 1.2 KB, so two always fit in maxFlowBytes.
+	maxReturnTo = 512
 )
 
 // reservedAuthParams are the authorization parameters the login handler
@@ -38,6 +43,7 @@ var reservedAuthParams = []string{
 type loginConfig struct {
 	authParams            map[string]string
 	silent                bool
+	prompt                string
 	userInfoOnRefresh     bool
 	postLogoutRedirectURL string
 }
@@ -72,10 +78,27 @@ func WithAuthParams(params map[string]string) Option {
 // provider is signed in without seeing it (Auth0's silent authentication,
 // MonoCloud's signInSilent). When the provider answers login_required,
 // consent_required, interaction_required or account_selection_required,
-// the callback falls back once to an interactive sign-in with the same
-// return_to; the fallback is never silent, so it cannot loop. Default: off.
+// the callback falls back once to an interactive sign-in (with WithPrompt's
+// prompt) and the same return_to; the fallback is never silent, so it
+// cannot loop. It also renews a session that has no refresh token: once
+// its access token expired, a page request (a GET that accepts text/html)
+// goes through a prompt=none round trip that replaces it and keeps its
+// sign-in time (Auth0's silent renewal), instead of ending it. Default:
+// off.
 func WithSilentSignIn() Option {
 	return func(c *config) { c.login.silent = true }
+}
+
+// WithPrompt sets the prompt of interactive sign-ins: those started by a
+// login URL without a prompt parameter, and the fallback after a silent
+// attempt (WithSilentSignIn) that needed interaction. One of login,
+// consent, select_account, or several separated by spaces. Providers that
+// follow OIDC Core section 11, such as oidc-provider, grant offline_access
+// (and so a refresh token) only with "consent"; without it such sessions
+// end when their first access token expires (or, with WithSilentSignIn,
+// are renewed by a prompt=none round trip). Default: none sent.
+func WithPrompt(prompt string) Option {
+	return func(c *config) { c.login.prompt = prompt }
 }
 
 // WithUserInfoOnRefresh fetches the userinfo claims at sign-in and again
@@ -99,6 +122,9 @@ func WithPostLogoutRedirectURL(absoluteURL string) Option {
 // validate checks the sign-in settings.
 func (c *loginConfig) validate() error {
 	var errs []error
+	if c.prompt != "" && (allowedPrompt(c.prompt) == "" || c.prompt == "none") {
+		errs = append(errs, fmt.Errorf("WithPrompt: %q is not login, consent or select_account (prompt=none is WithSilentSignIn)", c.prompt))
+	}
 	for _, k := range slices.Sorted(maps.Keys(c.authParams)) {
 		switch {
 		case k == "" || strings.TrimSpace(k) != k:

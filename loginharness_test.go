@@ -37,6 +37,13 @@ type loginApp struct {
 //	/app (Require), /api/me (Require(TryRefresh())), GET / (public).
 func newLoginApp(t *testing.T, pc oidcsessiontest.Config, opts ...Option) *loginApp {
 	t.Helper()
+	return newLoginAppWith(t, pc, nil, opts...)
+}
+
+// newLoginAppWith is newLoginApp with a hook that may change the client's
+// oauth2.Config (a wrong secret, say) before New.
+func newLoginAppWith(t *testing.T, pc oidcsessiontest.Config, client func(*oauth2.Config), opts ...Option) *loginApp {
+	t.Helper()
 	clock := newFakeClock()
 	pc.Now = clock.Now
 	op := oidcsessiontest.New(t, pc)
@@ -48,11 +55,15 @@ func newLoginApp(t *testing.T, pc oidcsessiontest.Config, opts ...Option) *login
 		t.Fatalf("oidc.NewProvider: %v", err)
 	}
 	base := []Option{WithKeys([]byte(rand.Text()+rand.Text()), []byte(rand.Text()[:16])), WithInsecureCookies(), WithClock(clock.Now)}
-	m, err := New(provider, oauth2.Config{
+	oc := oauth2.Config{
 		ClientID: op.ClientID(), ClientSecret: op.ClientSecret(),
 		RedirectURL: srv.URL + "/auth/callback",
 		Scopes:      []string{oidc.ScopeOpenID, "profile", "email", oidc.ScopeOfflineAccess},
-	}, append(base, opts...)...)
+	}
+	if client != nil {
+		client(&oc)
+	}
+	m, err := New(provider, oc, append(base, opts...)...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -246,4 +257,43 @@ func (a *loginApp) authorize(b *browser, authURL string) *url.URL {
 		a.t.Fatalf("authorize redirected to %q", r.header.Get("Location"))
 	}
 	return u
+}
+
+// httptestServer serves h on a fresh test server and returns its URL.
+func httptestServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// setCookiesFor stores the Set-Cookie lines of hdr in b's jar as if the
+// app at base had sent them.
+func setCookiesFor(t *testing.T, b *browser, base string, hdr http.Header) {
+	t.Helper()
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Jar.SetCookies(u, (&http.Response{Header: hdr}).Cookies())
+}
+
+// mustURL parses a URL the test built itself.
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// discover runs OIDC discovery against op.
+func discover(t *testing.T, op *oidcsessiontest.Provider) *oidc.Provider {
+	t.Helper()
+	p, err := oidc.NewProvider(context.Background(), op.Issuer())
+	if err != nil {
+		t.Fatalf("oidc.NewProvider: %v", err)
+	}
+	return p
 }

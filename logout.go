@@ -93,6 +93,23 @@ func (m *Middleware) revoke(ctx context.Context, s *Session) {
 	m.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "oidcsession: signed out", slog.String("subject", s.subject))
 }
 
+// revokeEnded revokes the refresh token of a session the package is
+// ending on its own (see fit), and logs why at error: the operator must
+// learn that users are being signed out.
+func (m *Middleware) revokeEnded(ctx context.Context, s *Session, why string) {
+	m.cfg.logger.LogAttrs(ctx, slog.LevelError, "oidcsession: ending the session: "+why+"; its refresh token is revoked",
+		slog.String("subject", s.subject))
+	if m.meta.RevocationEndpoint == "" || s.refreshToken == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.refreshTimeout)
+	defer cancel()
+	if err := m.revokeToken(ctx, m.meta.RevocationEndpoint, s.refreshToken, "refresh_token"); err != nil {
+		m.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "oidcsession: revoking the refresh token of an ended session failed",
+			slog.String("subject", s.subject), slog.String("error", err.Error()))
+	}
+}
+
 // revokeToken is one RFC 7009 request, with client authentication as at
 // the token endpoint.
 func (m *Middleware) revokeToken(ctx context.Context, endpoint, tok, hint string) error {
@@ -103,7 +120,7 @@ func (m *Middleware) revokeToken(ctx context.Context, endpoint, tok, hint string
 	}
 	resp, err := m.cfg.httpClient.Do(req)
 	if err != nil {
-		return &loginError{kind: ErrProviderUnavailable, reason: "the revocation endpoint could not be reached", cause: err}
+		return &loginError{kind: ErrProviderUnavailable, reason: "the revocation endpoint could not be reached", cause: &callError{endpoint: endpoint, err: err}}
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

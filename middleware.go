@@ -1,9 +1,11 @@
 package oidcsession
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -67,14 +69,13 @@ func New(provider *oidc.Provider, oc oauth2.Config, opts ...Option) (*Middleware
 		return nil, fmt.Errorf("oidcsession: New: reading provider metadata: %w", err)
 	}
 	if oc.Endpoint.TokenURL == "" {
-		style := oc.Endpoint.AuthStyle
 		oc.Endpoint = provider.Endpoint()
-		if style != oauth2.AuthStyleAutoDetect {
-			oc.Endpoint.AuthStyle = style
-		}
 	}
-	if oc.Endpoint.AuthStyle == oauth2.AuthStyleAutoDetect {
-		oc.Endpoint.AuthStyle = authStyleFor(meta.TokenAuthMethods, oc.ClientSecret)
+	if err := cfg.validateClientAuth(oc.ClientSecret); err != nil {
+		return nil, fmt.Errorf("oidcsession: invalid configuration: %w", err)
+	}
+	if cfg.clientAuth == "" {
+		cfg.clientAuth = defaultClientAuth(meta.TokenAuthMethods, oc.ClientSecret)
 	}
 	oc.Scopes = slices.Clone(oc.Scopes)
 	if len(oc.Scopes) == 0 {
@@ -100,7 +101,7 @@ func New(provider *oidc.Provider, oc oauth2.Config, opts ...Option) (*Middleware
 		cfg:      cfg,
 		provider: provider,
 		oauth:    oc,
-		verifier: provider.Verifier(&oidc.Config{ClientID: oc.ClientID, Now: cfg.now}),
+		verifier: provider.Verifier(&oidc.Config{ClientID: oc.ClientID, Now: cfg.now, SkipExpiryCheck: true}),
 		meta:     meta,
 		csrf:     csrf,
 		issuer:   meta.Issuer,
@@ -193,32 +194,95 @@ func (m *Middleware) Require(opts ...RequireOption) func(http.Handler) http.Hand
 				case rc.tryRefresh:
 					// Inside the window, not yet expired: serve it; the
 					// client refreshes when it sees try_refresh.
-				case !s.HasRefreshToken() && expired:
-					m.fail(w, r, rc.errorHandler, fmt.Errorf("%w: access token expired and there is no refresh token", ErrSessionExpired))
-					return
-				case !s.HasRefreshToken():
-				default:
-					ns, err := m.engine.refresh(r.Context(), s, RefreshOptions{})
-					if err != nil {
-						if IsTransient(err) && !expired {
-							break // the old token is still good for a moment
+				case s.HasRefreshToken():
+					ns, err := m.engine.refresh(r.Context(), s, RefreshOptions{}, false)
+					switch {
+					case err == nil:
+						if ns != s {
+							s, changed = ns, true
+							_, expired = m.refreshDue(s, now)
 						}
+					case IsTransient(err) && !expired:
+						// The old token is still good for a moment.
+					default:
 						m.fail(w, r, rc.errorHandler, err)
 						return
 					}
-					s, changed = ns, true
 				}
-			}
-			if changed {
-				if err := m.save(w, r, s, now); err != nil {
-					m.fail(w, r, rc.errorHandler, err)
+				if expired && !s.HasRefreshToken() && !rc.tryRefresh {
+					if m.renewSilently(w, r) {
+						return
+					}
+					m.fail(w, r, rc.errorHandler, fmt.Errorf("%w: access token expired and there is no refresh token", ErrSessionExpired))
 					return
 				}
 			}
-			next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), s)))
+			if !changed {
+				next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), s)))
+				return
+			}
+			if err := m.save(w, r, s, now); err != nil {
+				m.fail(w, r, rc.errorHandler, err)
+				return
+			}
+			nw := &noStoreWriter{ResponseWriter: w}
+			next.ServeHTTP(nw, r.WithContext(NewContext(r.Context(), s)))
+			nw.enforce()
 		})
 	}
 }
+
+// renewSilently starts a prompt=none round trip that replaces the
+// request's session, when silent sign-in is on and the request is a page
+// navigation that can follow it (Auth0's silent renewal). It reports
+// whether it answered the request.
+func (m *Middleware) renewSilently(w http.ResponseWriter, r *http.Request) bool {
+	if !m.cfg.login.silent || !isPage(r) || m.oauth.RedirectURL == "" {
+		return false
+	}
+	return m.redirectToProvider(w, r, safeReturnTo(r.URL.RequestURI()), "none", true, true) == nil
+}
+
+// noStoreWriter keeps "Cache-Control: no-store" on a response that carries
+// new session cookies, whatever the handler sets: a shared cache must
+// never hand one user's Set-Cookie to another. Only such responses (a
+// refresh, an idle-clock or key-rotation write) are wrapped, so the valid
+// path stays unwrapped; Unwrap, Flush and Hijack keep
+// http.ResponseController and the usual type assertions working.
+type noStoreWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *noStoreWriter) WriteHeader(code int) {
+	w.enforce()
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *noStoreWriter) Write(b []byte) (int, error) {
+	w.enforce()
+	return w.ResponseWriter.Write(b)
+}
+
+// enforce sets the header before the first byte goes out; it runs again
+// after the handler, for one that never wrote.
+func (w *noStoreWriter) enforce() {
+	if !w.wrote {
+		w.wrote = true
+		w.Header().Set("Cache-Control", "no-store")
+	}
+}
+
+func (w *noStoreWriter) Flush() {
+	w.enforce()
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+func (w *noStoreWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+func (w *noStoreWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // loadSession reads the request's session and enforces its lifetimes at
 // now.
@@ -298,20 +362,4 @@ func (m *Middleware) errorHandler() func(http.ResponseWriter, *http.Request, err
 func (m *Middleware) providerContext(ctx context.Context) context.Context {
 	ctx = oidc.ClientContext(ctx, m.cfg.httpClient)
 	return context.WithValue(ctx, oauth2.HTTPClient, m.cfg.httpClient)
-}
-
-// authStyleFor picks how to authenticate the client from the provider's
-// advertised methods. It is always decided up front: x/oauth2's
-// auto-detection retries a failed request with the other style, which
-// would present a refresh token twice (and trip reuse detection).
-func authStyleFor(methods []string, secret string) oauth2.AuthStyle {
-	switch {
-	case secret == "":
-		return oauth2.AuthStyleInParams
-	case len(methods) == 0 || slices.Contains(methods, "client_secret_basic"):
-		return oauth2.AuthStyleInHeader
-	case slices.Contains(methods, "client_secret_post"):
-		return oauth2.AuthStyleInParams
-	}
-	return oauth2.AuthStyleInHeader
 }

@@ -39,6 +39,9 @@ type config struct {
 	loginURL         string
 	trustedOrigins   []string
 	openedCacheBytes int
+	clientAuth       ClientAuthMethod
+	privateKey       *PrivateKeyJWT
+	clockTolerance   time.Duration
 
 	// Sign-in, sign-out and userinfo settings (login_options.go).
 	login loginConfig
@@ -60,6 +63,7 @@ func defaultConfig() config {
 		logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
 		loginURL:         "/auth/login",
 		openedCacheBytes: 8 << 20,
+		clockTolerance:   time.Minute,
 	}
 }
 
@@ -149,8 +153,9 @@ func WithHTTPClient(hc *http.Client) Option {
 	return func(c *config) { c.httpClient = hc }
 }
 
-// WithLogger sets where the package logs refresh outcomes and failures. No
-// token or secret is ever logged. Default: nothing is logged.
+// WithLogger sets where the package logs refresh outcomes and failures,
+// sign-in failures and sessions it had to end. No token or secret is ever
+// logged. Default: nothing is logged.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) { c.logger = l }
 }
@@ -188,6 +193,42 @@ func WithTrustedOrigins(origins ...string) Option {
 	return func(c *config) { c.trustedOrigins = append([]string(nil), origins...) }
 }
 
+// WithClientAuth sets how the client authenticates at the token and
+// revocation endpoints; it must be the method the client is registered
+// with, since a provider that enforces the registration refuses any other
+// (with invalid_client, which this package reports as a refused sign-in).
+// Default: ClientAuthNone when oauth2.Config.ClientSecret is empty, else
+// ClientSecretBasic, or ClientSecretPost when the provider advertises only
+// that in token_endpoint_auth_methods_supported. For private_key_jwt use
+// WithPrivateKeyJWT.
+func WithClientAuth(method ClientAuthMethod) Option {
+	return func(c *config) { c.clientAuth = method }
+}
+
+// WithPrivateKeyJWT authenticates the client with assertions signed by its
+// own key (private_key_jwt: RFC 7523, OIDC Core section 9); leave
+// oauth2.Config.ClientSecret empty. Register the public key (or a JWKS
+// holding it under k.KeyID) with the provider. Default: not used.
+func WithPrivateKeyJWT(k PrivateKeyJWT) Option {
+	return func(c *config) {
+		if k.Algorithm == "" && k.Key != nil {
+			k.Algorithm = defaultAlgorithm(k.Key.Public())
+		}
+		c.privateKey = &k
+		if c.clientAuth == "" {
+			c.clientAuth = PrivateKeyJWTAuth
+		}
+	}
+}
+
+// WithClockTolerance sets how far the provider's clock may be from ours
+// when ID tokens are checked, at sign-in and after a refresh: a token is
+// accepted until tolerance after its exp, and from tolerance before its
+// iat and nbf. Default 60s; 0 checks exactly.
+func WithClockTolerance(d time.Duration) Option {
+	return func(c *config) { c.clockTolerance = d }
+}
+
 // validate checks the configuration after all options are applied.
 func (c *config) validate() error {
 	var errs []error
@@ -214,7 +255,7 @@ func (c *config) validate() error {
 	if c.sameSite == http.SameSiteNoneMode && c.insecureCookies {
 		errs = append(errs, errors.New("WithSameSite: SameSite=None requires secure cookies"))
 	}
-	if c.refreshSkew < 0 || c.graceWindow < 0 || c.idleTimeout < 0 {
+	if c.refreshSkew < 0 || c.graceWindow < 0 || c.idleTimeout < 0 || c.clockTolerance < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))
 	}
 	if c.refreshTimeout <= 0 {

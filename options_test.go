@@ -65,20 +65,22 @@ func TestNewValidates(t *testing.T) {
 	}
 }
 
-func TestAuthStyleIsNeverProbed(t *testing.T) {
+// TestDefaultClientAuth: without WithClientAuth the method is decided once
+// from the secret and the provider's advertised methods, never probed.
+func TestDefaultClientAuth(t *testing.T) {
 	tests := []struct {
 		methods []string
 		secret  string
-		want    oauth2.AuthStyle
+		want    ClientAuthMethod
 	}{
-		{nil, "s", oauth2.AuthStyleInHeader},
-		{[]string{"client_secret_post"}, "s", oauth2.AuthStyleInParams},
-		{[]string{"client_secret_post", "client_secret_basic"}, "s", oauth2.AuthStyleInHeader},
-		{[]string{"client_secret_basic"}, "", oauth2.AuthStyleInParams},
-		{[]string{"private_key_jwt"}, "s", oauth2.AuthStyleInHeader},
+		{nil, "s", ClientSecretBasic},
+		{[]string{"client_secret_post"}, "s", ClientSecretPost},
+		{[]string{"client_secret_post", "client_secret_basic"}, "s", ClientSecretBasic},
+		{[]string{"client_secret_basic"}, "", ClientAuthNone},
+		{[]string{"private_key_jwt"}, "s", ClientSecretBasic},
 	}
 	for _, tt := range tests {
-		if got := authStyleFor(tt.methods, tt.secret); got != tt.want {
+		if got := defaultClientAuth(tt.methods, tt.secret); got != tt.want {
 			t.Errorf("%v secret=%q: %v, want %v", tt.methods, tt.secret, got, tt.want)
 		}
 	}

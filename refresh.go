@@ -9,8 +9,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"golang.org/x/oauth2"
 )
 
 // RefreshOptions changes what one refresh asks for (MonoCloud's
@@ -30,25 +28,27 @@ func (o RefreshOptions) equal(p RefreshOptions) bool {
 }
 
 // refresher performs refresh-token grants so that this process never
-// presents one refresh token twice: concurrent refreshes of a token share
-// one grant (single-flight), and for the grace window a request that still
-// carries the spent token gets the outcome of the grant that spent it.
+// presents a refresh token the provider may have spent: concurrent
+// refreshes of a token share one grant (single-flight), and for the grace
+// window the outcome of a grant is kept under the token it spent, so a
+// request that still carries that token is given its successor.
 type refresher struct {
-	m         *Middleware
-	mu        sync.Mutex
-	inflight  map[[32]byte]*flight  // keyed by SHA-256 of the refresh token
-	recent    map[[32]byte]*outcome // finished grants, kept for the grace window
-	lastSweep time.Time
+	m        *Middleware
+	mu       sync.Mutex
+	inflight map[[32]byte]*flight  // keyed by SHA-256 of the refresh token
+	recent   map[[32]byte]*outcome // finished grants, kept for the grace window
 }
 
-// flight is one grant in progress; done is closed when s or err is set.
+// flight is one grant in progress; done is closed when s and err are set.
 type flight struct {
 	done chan struct{}
 	opts RefreshOptions
-	s    *Session
+	s    *Session // the new session; with err, the session that is kept
 	err  error
 }
 
+// outcome is what a finished grant left for the tokens it spent: the
+// successor session, or the terminal error that ended the session.
 type outcome struct {
 	s   *Session
 	err error
@@ -59,20 +59,43 @@ func newRefresher(m *Middleware) *refresher {
 	return &refresher{m: m, inflight: map[[32]byte]*flight{}, recent: map[[32]byte]*outcome{}}
 }
 
-// refresh returns old's session with fresh tokens, not yet saved. ctx only
-// bounds the wait: the grant itself is detached from it.
-func (e *refresher) refresh(ctx context.Context, old *Session, opts RefreshOptions) (*Session, error) {
-	// A caller that joins a grant made with other options waits for it and
-	// then refreshes again from its result; a few rounds always suffice.
-	for range 4 {
+// maxHops bounds how many successors one refresh follows; each hop is a
+// grant that finished meanwhile, so a handful always suffice.
+const maxHops = 8
+
+// refresh returns old's session with fresh tokens, not yet saved. Unless
+// force is set, a session that another request refreshed inside the grace
+// window (its successor) is returned as it is. force (RefreshSession)
+// always makes a grant, from the newest successor, so a spent token is
+// never presented. ctx only bounds the wait: the grant itself is detached
+// from it. On a transient or rejected failure the returned session is the
+// one that is kept.
+func (e *refresher) refresh(ctx context.Context, old *Session, opts RefreshOptions, force bool) (*Session, error) {
+	plain := !force && opts.isZero()
+	var skip [32]byte // a key whose outcome kept the same, unspent token
+	for range maxHops {
+		if old.refreshToken == "" {
+			if plain {
+				return old, nil
+			}
+			return old, fmt.Errorf("%w: the session has no refresh token", ErrRefreshFailed)
+		}
 		key := sha256.Sum256([]byte(old.refreshToken))
 		e.mu.Lock()
-		if o, ok := e.recent[key]; ok && e.m.cfg.now().Sub(o.at) < e.m.cfg.graceWindow {
+		if o := e.recent[key]; o != nil && key != skip && e.m.cfg.now().Sub(o.at) < e.m.cfg.graceWindow {
 			e.mu.Unlock()
-			if o.err != nil || opts.isZero() {
-				return o.s, o.err
+			switch {
+			case o.err != nil:
+				return nil, o.err
+			case plain:
+				return o.s, nil
+			case o.s.refreshToken == old.refreshToken:
+				// The provider did not rotate: old's token is still good.
+				old, skip = o.s, key
+			default:
+				// Spent: go on from its successor.
+				old = o.s
 			}
-			old = o.s
 			continue
 		}
 		f, joined := e.inflight[key]
@@ -85,19 +108,21 @@ func (e *refresher) refresh(ctx context.Context, old *Session, opts RefreshOptio
 		select {
 		case <-f.done:
 		case <-ctx.Done():
-			return nil, &RefreshError{Class: RefreshTransient, Err: ctx.Err()}
+			return old, &RefreshError{Class: RefreshTransient, Err: ctx.Err()}
 		}
-		if f.err != nil || f.opts.equal(opts) {
+		if f.opts.equal(opts) {
 			return f.s, f.err
 		}
-		old = f.s
+		// A grant with other options ran on this token; its outcome, if
+		// it spent the token, is in recent now.
 	}
-	return nil, &RefreshError{Class: RefreshTransient, Err: errors.New("too many concurrent refreshes with different options")}
+	return old, &RefreshError{Class: RefreshTransient, Err: errors.New("the session was refreshed too many times meanwhile")}
 }
 
 // run performs one grant detached from the request's cancellation and
 // bounded by the refresh timeout, so a client that disconnects cannot lose
-// a rotated refresh token: the outcome waits in recent for its next request.
+// a rotated refresh token: the outcome waits in recent for its next
+// request.
 func (e *refresher) run(reqCtx context.Context, key [32]byte, f *flight, old *Session) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(reqCtx), e.m.cfg.refreshTimeout)
 	defer cancel()
@@ -106,23 +131,51 @@ func (e *refresher) run(reqCtx context.Context, key [32]byte, f *flight, old *Se
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
-				err = &RefreshError{Class: RefreshTransient, Err: fmt.Errorf("panic during refresh: %v", p)}
+				s, err = old, &RefreshError{Class: RefreshTransient, Err: errors.New("panic during the refresh grant")}
 			}
 		}()
 		s, err = e.m.grant(ctx, old, f.opts)
 	}()
+	var re *RefreshError
+	errors.As(err, &re)
 	e.mu.Lock()
 	delete(e.inflight, key)
-	now := e.m.cfg.now()
-	var re *RefreshError
-	if err == nil || (errors.As(err, &re) && re.Class == RefreshTerminal) {
-		e.sweep(now)
-		e.recent[key] = &outcome{s: s, err: err, at: now}
+	switch {
+	case err == nil:
+		e.keep(key, &outcome{s: s})
+	case re != nil && re.Class == RefreshTerminal:
+		e.keep(key, &outcome{err: err})
+	case re != nil && re.spent:
+		// Refused after the provider may have spent the token: everyone
+		// who still holds it gets the session without it.
+		e.keep(key, &outcome{s: s})
 	}
 	f.s, f.err = s, err
 	e.mu.Unlock()
 	close(f.done)
 	e.m.afterGrant(ctx, s, err)
+}
+
+// keep records o under key for the grace window and drops it when the
+// window ends, so the refresh tokens it holds do not outlive it in memory.
+// e.mu must be held.
+func (e *refresher) keep(key [32]byte, o *outcome) {
+	o.at = e.m.cfg.now()
+	e.recent[key] = o
+	time.AfterFunc(e.m.cfg.graceWindow, func() {
+		e.mu.Lock()
+		if e.recent[key] == o {
+			delete(e.recent, key)
+		}
+		e.mu.Unlock()
+	})
+}
+
+// kept returns how many outcomes the grace window holds.
+func (e *refresher) kept() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.recent)
 }
 
 // forget drops the grace-window outcomes that would hand out a session
@@ -142,27 +195,12 @@ func (e *refresher) forget(refreshToken string) {
 	}
 }
 
-// sweep drops outcomes older than the grace window, at most twice per
-// window so inserts stay cheap.
-func (e *refresher) sweep(now time.Time) {
-	grace := e.m.cfg.graceWindow
-	if now.Sub(e.lastSweep) < grace/2 {
-		return
-	}
-	e.lastSweep = now
-	for k, o := range e.recent {
-		if now.Sub(o.at) >= grace {
-			delete(e.recent, k)
-		}
-	}
-}
-
 // afterGrant logs the outcome and calls the hooks; a panicking hook is
 // logged, not allowed to take the process down.
 func (m *Middleware) afterGrant(ctx context.Context, s *Session, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			m.cfg.logger.LogAttrs(ctx, slog.LevelError, "oidcsession: refresh hook panicked", slog.Any("panic", p))
+			m.cfg.logger.LogAttrs(ctx, slog.LevelError, "oidcsession: refresh hook panicked")
 		}
 	}()
 	if err == nil {
@@ -177,59 +215,13 @@ func (m *Middleware) afterGrant(ctx context.Context, s *Session, err error) {
 	if !errors.As(err, &re) {
 		re = &RefreshError{Class: RefreshTransient, Err: err}
 	}
-	m.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "oidcsession: refresh failed",
+	level := slog.LevelWarn
+	if errors.Is(err, ErrSessionTooLarge) {
+		level = slog.LevelError
+	}
+	m.cfg.logger.LogAttrs(ctx, level, "oidcsession: refresh failed",
 		slog.String("class", re.Class.String()), slog.String("error", re.Error()))
 	if m.cfg.onRefreshFailed != nil {
 		m.cfg.onRefreshFailed(ctx, re)
 	}
-}
-
-// grant performs the refresh-token grant and builds the new session.
-func (m *Middleware) grant(ctx context.Context, old *Session, opts RefreshOptions) (*Session, error) {
-	ctx = m.providerContext(ctx)
-	var tok *oauth2.Token
-	var err error
-	if opts.isZero() {
-		tok, err = m.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: old.refreshToken}).Token()
-	} else {
-		tok, err = m.refreshWithOptions(ctx, old.refreshToken, opts)
-	}
-	if err != nil {
-		return nil, classify(err, !opts.isZero())
-	}
-	s, err := m.sessionFromRefresh(ctx, old, tok)
-	if err != nil {
-		return nil, &RefreshError{Class: RefreshTerminal, Err: err}
-	}
-	return s, nil
-}
-
-// classify sorts a grant failure by data, never by message text: the OAuth
-// error code first, then the HTTP status. A failure without a response from
-// the token endpoint (network, timeout, unreadable body) is transient.
-func classify(err error, narrowed bool) *RefreshError {
-	var re *oauth2.RetrieveError
-	if !errors.As(err, &re) {
-		return &RefreshError{Class: RefreshTransient, Err: err}
-	}
-	switch re.ErrorCode {
-	case "temporarily_unavailable":
-		return &RefreshError{Class: RefreshTransient, Err: err}
-	case "invalid_scope", "invalid_target":
-		if narrowed {
-			// The options asked for too much; the refresh token is still good.
-			return &RefreshError{Class: RefreshRejected, Err: err}
-		}
-	}
-	if re.Response != nil {
-		switch re.Response.StatusCode {
-		case 400, 401, 403:
-			return &RefreshError{Class: RefreshTerminal, Err: err}
-		}
-	}
-	switch re.ErrorCode {
-	case "invalid_grant", "invalid_client", "unauthorized_client", "unsupported_grant_type", "invalid_request":
-		return &RefreshError{Class: RefreshTerminal, Err: err}
-	}
-	return &RefreshError{Class: RefreshTransient, Err: err}
 }

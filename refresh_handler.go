@@ -46,12 +46,16 @@ func (m *Middleware) RefreshHandler() http.Handler {
 		if due, expired := m.refreshDue(s, now); due {
 			switch {
 			case s.HasRefreshToken():
-				ns, err := m.engine.refresh(r.Context(), s, RefreshOptions{})
+				ns, err := m.engine.refresh(r.Context(), s, RefreshOptions{}, false)
 				if err != nil {
 					m.fail(w, r, h, err)
 					return
 				}
-				s, changed = ns, true
+				s, changed = ns, ns != s || changed
+				if _, exp := m.refreshDue(s, now); exp && !s.HasRefreshToken() {
+					m.fail(w, r, h, fmt.Errorf("%w: access token expired and there is no refresh token", ErrSessionExpired))
+					return
+				}
 			case expired:
 				m.fail(w, r, h, fmt.Errorf("%w: access token expired and there is no refresh token", ErrSessionExpired))
 				return
@@ -86,29 +90,38 @@ func (m *Middleware) checkStateChanging(r *http.Request) error {
 // RefreshSession refreshes the request's session now, whatever its expiry,
 // optionally narrowing scopes or asking for a resource (MonoCloud's
 // refreshSession), and writes the new cookies. Call it before writing the
-// response body. Concurrent refreshes of one session still share one grant.
-// A terminal failure clears the session's cookies; the error says which
-// class it was (see RefreshError).
+// response body. It always makes a grant, also with a cookie from before
+// the last refresh (then from that refresh's outcome, so a spent refresh
+// token is never presented), and concurrent calls with the same options
+// share one grant.
+//
+// On failure the error says which class it was (see RefreshError). A
+// terminal failure clears the session's cookies and returns no session.
+// On a transient or rejected failure the session is kept and returned
+// with the error; when the provider may have spent the refresh token
+// (invalid_target) the kept session has none: its cookies are rewritten
+// without it and it lasts until its access token expires.
 func (m *Middleware) RefreshSession(w http.ResponseWriter, r *http.Request, opts RefreshOptions) (*Session, error) {
-	s, err := m.loadSession(r, m.cfg.now())
+	now := m.cfg.now()
+	s, err := m.loadSession(r, now)
 	if err != nil {
 		if !errors.Is(err, ErrNoSession) {
 			m.store.clear(w, r)
 		}
 		return nil, err
 	}
-	if !s.HasRefreshToken() {
-		return nil, fmt.Errorf("%w: the session has no refresh token", ErrRefreshFailed)
-	}
-	ns, err := m.engine.refresh(r.Context(), s, opts)
-	if err != nil {
-		if errors.Is(err, ErrSessionExpired) {
-			m.store.clear(w, r)
-		}
+	ns, err := m.engine.refresh(r.Context(), s, opts, true)
+	switch {
+	case errors.Is(err, ErrSessionExpired):
+		m.store.clear(w, r)
 		return nil, err
-	}
-	if err := m.save(w, r, ns, m.cfg.now()); err != nil {
+	case err != nil && ns == nil:
 		return nil, err
+	case err != nil && ns == s:
+		return s, err
 	}
-	return ns, nil
+	if serr := m.save(w, r, ns, now); serr != nil {
+		return nil, serr
+	}
+	return ns, err
 }

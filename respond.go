@@ -49,7 +49,7 @@ func (m *Middleware) WriteError(w http.ResponseWriter, r *http.Request, err erro
 		w.Header().Set("Retry-After", strconv.Itoa(int(m.cfg.retryAfter.Seconds())))
 		if isPage(r) {
 			writePage(w, http.StatusServiceUnavailable, "Temporarily unavailable",
-				"The sign-in service could not renew your session just now. Your session is kept.", "Try again", r.URL.RequestURI())
+				"The sign-in service could not renew your session just now. Your session is kept.", "Try again", safeReturnTo(r.URL.RequestURI()))
 			return
 		}
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{"temporarily_unavailable", "the identity provider could not refresh the session; try again shortly"})

@@ -1,6 +1,7 @@
 package oidcsession
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 )
@@ -17,6 +18,9 @@ type sessionStore interface {
 	save(w http.ResponseWriter, r *http.Request, s *Session) error
 	// clear forgets the request's session and deletes its cookies.
 	clear(w http.ResponseWriter, r *http.Request)
+	// fits reports, with an error matching ErrSessionTooLarge, a session
+	// that save could not store.
+	fits(s *Session) error
 }
 
 // cookieStore keeps the whole session in sealed cookies: no shared state,
@@ -39,7 +43,7 @@ func (st *cookieStore) load(r *http.Request) (*Session, error) {
 	}
 	payload, oldKey, err := st.sealer.open(st.name, value)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrInvalidSession, err)
 	}
 	s, err := decodePayload(payload)
 	if err != nil {
@@ -60,6 +64,14 @@ func (st *cookieStore) save(w http.ResponseWriter, r *http.Request, s *Session) 
 		maxAge = 1
 	}
 	return st.sealer.writeSealed(w, r, st.name, value, maxAge)
+}
+
+func (st *cookieStore) fits(s *Session) error {
+	value, err := st.sealer.seal(st.name, encodePayload(make([]byte, 0, 2048), s))
+	if err != nil {
+		return err
+	}
+	return st.sealer.fits(st.name, value)
 }
 
 func (st *cookieStore) clear(w http.ResponseWriter, r *http.Request) {

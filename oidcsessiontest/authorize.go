@@ -84,6 +84,10 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	forceLogin := slices.Contains(prompts, "login")
+	if p.cfg.OfflineAccessRequiresConsent && !slices.Contains(prompts, "consent") {
+		// OIDC Core 11: offline access needs the user's consent in this request.
+		scopes = slices.DeleteFunc(scopes, func(s string) bool { return s == "offline_access" })
+	}
 
 	now := p.cfg.Now()
 	cookieSID := ""

@@ -7,12 +7,15 @@ import (
 	"slices"
 )
 
-// authenticateClient checks client credentials on /token and /revoke per
-// TokenEndpointAuthMethods (RFC 6749 2.3.1). On failure it writes a 401
-// invalid_client response and returns false. r.PostForm must be parsed.
+// clientAssertionType is the only client_assertion_type of RFC 7523.
+const clientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// authenticateClient checks client credentials on /token and /revoke. The
+// method a request uses must be advertised (TokenEndpointAuthMethods) and,
+// when ClientAuthMethod is set, be the registered one. On failure it writes
+// a 401 invalid_client response and returns false. r.PostForm must be
+// parsed.
 func (p *Provider) authenticateClient(w http.ResponseWriter, r *http.Request) bool {
-	allowed := func(m string) bool { return slices.Contains(p.cfg.TokenEndpointAuthMethods, m) }
-	noneOK := p.cfg.PublicClient || allowed("none")
 	fail := func(basic bool, desc string) bool {
 		if basic {
 			w.Header().Set("WWW-Authenticate", `Basic realm="oidcsessiontest"`)
@@ -20,50 +23,63 @@ func (p *Provider) authenticateClient(w http.ResponseWriter, r *http.Request) bo
 		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", desc)
 		return false
 	}
-	secretOK := func(s string) bool {
-		return subtle.ConstantTimeCompare([]byte(s), []byte(p.cfg.ClientSecret)) == 1
-	}
-	bodyID, bodySecret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	form := r.PostForm
+	bodyID, bodySecret, assertion := form.Get("client_id"), form.Get("client_secret"), form.Get("client_assertion")
+	rawID, rawSecret, basic := r.BasicAuth()
 
-	if rawID, rawSecret, ok := r.BasicAuth(); ok {
+	var method, id string
+	switch {
+	case basic && (bodySecret != "" || assertion != ""), bodySecret != "" && assertion != "":
+		return fail(basic, "more than one client authentication method used")
+	case basic:
 		// RFC 6749 2.3.1: both parts are form-urlencoded before Basic encoding.
-		id, err1 := url.QueryUnescape(rawID)
-		secret, err2 := url.QueryUnescape(rawSecret)
-		switch {
-		case err1 != nil || err2 != nil:
+		var err1, err2 error
+		id, err1 = url.QueryUnescape(rawID)
+		rawSecret, err2 = url.QueryUnescape(rawSecret)
+		if err1 != nil || err2 != nil {
 			return fail(true, "malformed Basic credentials")
-		case bodySecret != "":
-			return fail(true, "more than one client authentication method used")
-		case bodyID != "" && bodyID != id:
-			return fail(true, "client_id in body does not match Basic credentials")
-		case id != p.cfg.ClientID:
-			return fail(true, "unknown client")
-		case p.cfg.PublicClient:
-			return true // a public client has no secret to check (x/oauth2 sends "client:")
-		case !allowed("client_secret_basic"):
-			return fail(true, "client_secret_basic is not allowed for this client")
-		case !secretOK(secret):
-			return fail(true, "wrong client secret")
 		}
-		return true
+		if bodyID != "" && bodyID != id {
+			return fail(true, "client_id in body does not match Basic credentials")
+		}
+		method = "client_secret_basic"
+		if p.cfg.PublicClient && rawSecret == "" {
+			method = "none" // x/oauth2 sends "client:" for a public client
+		}
+	case assertion != "":
+		if form.Get("client_assertion_type") != clientAssertionType {
+			return fail(false, "unsupported client_assertion_type")
+		}
+		method, id = "private_key_jwt", bodyID
+	case bodySecret != "":
+		method, id = "client_secret_post", bodyID
+	case bodyID != "":
+		method, id = "none", bodyID
+	default:
+		return fail(false, "client authentication required")
 	}
 	switch {
-	case bodyID == "":
-		return fail(false, "client authentication required")
-	case bodyID != p.cfg.ClientID:
-		return fail(false, "unknown client")
-	case bodySecret != "" && p.cfg.PublicClient:
-		return true
-	case bodySecret != "":
-		if !allowed("client_secret_post") {
-			return fail(false, "client_secret_post is not allowed for this client")
+	case method != "private_key_jwt" && id != p.cfg.ClientID:
+		return fail(basic, "unknown client")
+	case !slices.Contains(p.cfg.TokenEndpointAuthMethods, method):
+		return fail(basic, method+" is not supported")
+	case p.cfg.ClientAuthMethod != "" && method != p.cfg.ClientAuthMethod:
+		return fail(basic, "the client is registered for "+p.cfg.ClientAuthMethod+", not "+method)
+	}
+	switch method {
+	case "client_secret_basic":
+		secret := rawSecret
+		if subtle.ConstantTimeCompare([]byte(secret), []byte(p.cfg.ClientSecret)) != 1 {
+			return fail(true, "wrong client secret")
 		}
-		if !secretOK(bodySecret) {
+	case "client_secret_post":
+		if subtle.ConstantTimeCompare([]byte(bodySecret), []byte(p.cfg.ClientSecret)) != 1 {
 			return fail(false, "wrong client secret")
 		}
-		return true
-	case noneOK:
-		return true
+	case "private_key_jwt":
+		if desc := p.checkClientAssertion(assertion, bodyID); desc != "" {
+			return fail(false, desc)
+		}
 	}
-	return fail(false, "client authentication required")
+	return true
 }

@@ -1,6 +1,7 @@
 package oidcsessiontest
 
 import (
+	"crypto"
 	"fmt"
 	"maps"
 	"net/url"
@@ -81,6 +82,36 @@ type Config struct {
 	// DisableEndSession removes end_session_endpoint from discovery;
 	// /end_session answers 404.
 	DisableEndSession bool
+
+	// ClientAuthMethod is how the client is registered to authenticate at
+	// /token and /revoke: "client_secret_basic", "client_secret_post",
+	// "private_key_jwt" or "none". When set, only that method is accepted,
+	// as at a provider that enforces the registration (oidc-provider),
+	// although discovery still advertises all of TokenEndpointAuthMethods.
+	// Default: any advertised method.
+	ClientAuthMethod string
+	// ClientPublicKey verifies private_key_jwt client assertions (RFC
+	// 7523): an *rsa.PublicKey (RS256 or PS256), a P-256 *ecdsa.PublicKey
+	// (ES256) or an ed25519.PublicKey (EdDSA). Setting it adds
+	// "private_key_jwt" to the default TokenEndpointAuthMethods.
+	ClientPublicKey crypto.PublicKey
+	// OfflineAccessRequiresConsent follows OIDC Core section 11, as
+	// oidc-provider does: the offline_access scope, and with it a refresh
+	// token, is granted only when the authorization request's prompt
+	// includes consent, so prompt=none never yields a refresh token. By
+	// default offline_access is granted whenever it is asked for and a
+	// refresh token is always issued.
+	OfflineAccessRequiresConsent bool
+	// InvalidTargetSpendsRefreshToken makes a refresh_token grant spend the
+	// presented refresh token before it checks the resource parameter, so
+	// a refusal with invalid_target leaves the token spent (a later
+	// presentation is reuse). oidc-provider behaves this way. By default
+	// the resource is checked first and a refused request spends nothing.
+	InvalidTargetSpendsRefreshToken bool
+	// InvalidScopeSpendsRefreshToken does the same for the scope parameter
+	// and invalid_scope. oidc-provider checks scope before spending, which
+	// is the default here.
+	InvalidScopeSpendsRefreshToken bool
 	// Now is the clock for iat, exp, refresh-token expiry and code expiry,
 	// so tests can move time without sleeping; default time.Now.
 	Now func() time.Time
@@ -132,10 +163,18 @@ func (c Config) withDefaults() (Config, error) {
 		} else {
 			c.TokenEndpointAuthMethods = []string{"client_secret_basic", "client_secret_post"}
 		}
+		if c.ClientPublicKey != nil {
+			c.TokenEndpointAuthMethods = append(c.TokenEndpointAuthMethods, "private_key_jwt")
+		}
 	}
-	for _, m := range c.TokenEndpointAuthMethods {
+	for _, m := range append(slices.Clone(c.TokenEndpointAuthMethods), c.ClientAuthMethod) {
 		switch m {
 		case "client_secret_basic", "client_secret_post", "none":
+		case "private_key_jwt":
+			if c.ClientPublicKey == nil {
+				return c, fmt.Errorf("oidcsessiontest: private_key_jwt needs ClientPublicKey")
+			}
+		case "":
 		default:
 			return c, fmt.Errorf("oidcsessiontest: unsupported token endpoint auth method %q", m)
 		}

@@ -29,7 +29,8 @@ type Provider struct {
 	forcedLogin    bool
 	forcedAuthTime time.Time
 
-	mints          int // token responses minted, to schedule sweeps
+	mints          int                  // token responses minted, to schedule sweeps
+	assertionJTIs  map[string]time.Time // private_key_jwt jti -> expiry, to refuse replays
 	faults         []fault
 	overrideClaims map[string]any
 

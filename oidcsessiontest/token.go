@@ -62,8 +62,9 @@ func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request) *tokenRespo
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "code missing")
 		return nil
 	}
-	aud, ok := p.audience(w, f["resource"])
-	if !ok {
+	aud, refused := p.audience(f["resource"])
+	if refused != "" {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_target", refused)
 		return nil
 	}
 	now := p.cfg.Now()
@@ -107,7 +108,7 @@ func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request) *tokenRespo
 
 	resp, err := p.mint(mintRequest{
 		fam: fam, scopes: fam.scopes, aud: aud, nonce: c.nonce,
-		withIDToken: true, withRefresh: !p.cfg.OmitRefreshToken,
+		withIDToken: true, withRefresh: p.issuesRefreshToken(fam.scopes),
 	})
 	if err != nil {
 		writeOAuthError(w, http.StatusInternalServerError, "server_error", err.Error())
@@ -117,8 +118,11 @@ func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request) *tokenRespo
 }
 
 // refreshGrant runs the refresh_token grant: rotation, reuse detection,
-// scope narrowing and resource indicators. It writes the error response
-// itself and returns nil on failure.
+// scope narrowing and resource indicators. The token is checked first; the
+// requested scope and resource are checked before it is spent, unless
+// InvalidScopeSpendsRefreshToken or InvalidTargetSpendsRefreshToken move
+// that check after. It writes the error response itself and returns nil
+// on failure.
 func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request) *tokenResponse {
 	f := r.PostForm
 	rt := f.Get("refresh_token")
@@ -126,12 +130,9 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request) *tokenRe
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "refresh_token missing")
 		return nil
 	}
-	aud, ok := p.audience(w, f["resource"])
-	if !ok {
-		return nil
-	}
 	requested := strings.Fields(f.Get("scope"))
 	now := p.cfg.Now()
+	rotate := !p.cfg.DisableRefreshRotation
 
 	p.mu.Lock()
 	rec := p.refresh[rt]
@@ -152,17 +153,25 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request) *tokenRe
 	case !now.Before(rec.expires):
 		desc = "refresh token expired"
 	}
-	scopes := []string(nil)
+	var scopes []string
+	var aud any
 	if desc == "" {
 		scopes = rec.fam.scopes
 		if len(requested) > 0 {
+			scopes = requested
 			for _, s := range requested {
 				if !slices.Contains(rec.fam.scopes, s) {
 					code, desc = "invalid_scope", "scope "+s+" was not granted"
+					rec.spent = rec.spent || (rotate && p.cfg.InvalidScopeSpendsRefreshToken)
 					break
 				}
 			}
-			scopes = requested
+		}
+	}
+	if desc == "" {
+		if aud, desc = p.audience(f["resource"]); desc != "" {
+			code = "invalid_target"
+			rec.spent = rec.spent || (rotate && p.cfg.InvalidTargetSpendsRefreshToken)
 		}
 	}
 	if desc != "" {
@@ -170,7 +179,6 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request) *tokenRe
 		writeOAuthError(w, http.StatusBadRequest, code, desc)
 		return nil
 	}
-	rotate := !p.cfg.DisableRefreshRotation
 	if rotate {
 		rec.spent = true
 	}
@@ -190,25 +198,33 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request) *tokenRe
 	return resp
 }
 
+// issuesRefreshToken reports whether a code grant for scopes comes with a
+// refresh token.
+func (p *Provider) issuesRefreshToken(scopes []string) bool {
+	if p.cfg.OmitRefreshToken {
+		return false
+	}
+	return !p.cfg.OfflineAccessRequiresConsent || slices.Contains(scopes, "offline_access")
+}
+
 // audience validates RFC 8707 resource parameters and returns the access
 // token's aud: the client_id without resources, the resource when there is
-// one, a list otherwise. On failure it writes 400 invalid_target.
-func (p *Provider) audience(w http.ResponseWriter, resources []string) (any, bool) {
+// one, a list otherwise. A refused resource gives the reason for an
+// invalid_target answer.
+func (p *Provider) audience(resources []string) (aud any, refused string) {
 	for _, res := range resources {
 		if !isAbsoluteURI(res) {
-			writeOAuthError(w, http.StatusBadRequest, "invalid_target", "resource must be an absolute URI without fragment")
-			return nil, false
+			return nil, "resource must be an absolute URI without fragment"
 		}
 		if len(p.cfg.Resources) > 0 && !slices.Contains(p.cfg.Resources, res) {
-			writeOAuthError(w, http.StatusBadRequest, "invalid_target", "unknown resource "+res)
-			return nil, false
+			return nil, "unknown resource " + res
 		}
 	}
 	switch len(resources) {
 	case 0:
-		return p.cfg.ClientID, true
+		return p.cfg.ClientID, ""
 	case 1:
-		return resources[0], true
+		return resources[0], ""
 	}
-	return slices.Clone(resources), true
+	return slices.Clone(resources), ""
 }
