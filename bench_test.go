@@ -1,7 +1,6 @@
-package oidcsession
+package oidcsession_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,14 +8,16 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/gorilla/securecookie"
 	"golang.org/x/oauth2"
 
+	"github.com/oidcsession/oidcsession"
 	"github.com/oidcsession/oidcsession/oidcsessiontest"
 )
 
 // typicalProvider issues the "typical session" of the README: a ~1.2 KB
 // access-token JWT and a ~1 KB ID-token JWT, both RS256.
-func typicalProvider(b *testing.B, clock *fakeClock) *oidcsessiontest.Provider {
+func typicalProvider(b *testing.B, clock *oidcsessiontest.Clock) *oidcsessiontest.Provider {
 	return oidcsessiontest.New(b, oidcsessiontest.Config{
 		Now: clock.Now,
 		AccessTokenClaims: map[string]any{
@@ -28,21 +29,17 @@ func typicalProvider(b *testing.B, clock *fakeClock) *oidcsessiontest.Provider {
 	})
 }
 
-func benchMiddleware(b *testing.B, op *oidcsessiontest.Provider, clock *fakeClock, opts ...Option) *Middleware {
-	provider, err := oidc.NewProvider(context.Background(), op.Issuer())
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, err := New(provider, oauth2.Config{ClientID: op.ClientID(), ClientSecret: op.ClientSecret(), Scopes: []string{oidc.ScopeOpenID, oidc.ScopeOfflineAccess}},
-		append([]Option{WithKeys(testHashKey, testBlockKey), WithClock(clock.Now), WithLifetime(10*365*24*time.Hour, 0)}, opts...)...)
+func benchMiddleware(b *testing.B, op *oidcsessiontest.Provider, clock *oidcsessiontest.Clock, opts ...oidcsession.Option) *oidcsession.Middleware {
+	m, err := oidcsession.New(discover(b, op), oauth2.Config{ClientID: op.ClientID(), ClientSecret: op.ClientSecret(), Scopes: []string{oidc.ScopeOpenID, oidc.ScopeOfflineAccess}},
+		append([]oidcsession.Option{oidcsession.WithKeys(hashKey, blockKey), oidcsession.WithClock(clock.Now), oidcsession.WithLifetime(10*365*24*time.Hour, 0)}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
 	return m
 }
 
-// startCookie signs in and returns the session's Set-Cookie line.
-func startCookie(b *testing.B, m *Middleware, op *oidcsessiontest.Provider) (line string, tok *oauth2.Token) {
+// startCookie signs in and returns the session's Cookie header pair.
+func startCookie(b *testing.B, m *oidcsession.Middleware, op *oidcsessiontest.Provider) (pair string, tok *oauth2.Token) {
 	tok, err := op.IssueTokens(oidcsessiontest.IssueOptions{})
 	if err != nil {
 		b.Fatal(err)
@@ -53,14 +50,10 @@ func startCookie(b *testing.B, m *Middleware, op *oidcsessiontest.Provider) (lin
 	}
 	lines := rec.Header().Values("Set-Cookie")
 	if len(lines) != 1 {
-		b.Fatalf("typical session needs %d cookies", len(lines))
+		b.Fatalf("the session needs %d cookies", len(lines))
 	}
-	return lines[0], tok
-}
-
-func cookiePair(setCookie string) string {
-	pair, _, _ := strings.Cut(setCookie, ";")
-	return pair
+	pair, _, _ = strings.Cut(lines[0], ";")
+	return pair, tok
 }
 
 var okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -71,59 +64,40 @@ var okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 // BenchmarkRequire compares a bare handler with the same handler behind
 // Require. Quote the results as ratios to bare from one run.
 func BenchmarkRequire(b *testing.B) {
-	clock := newFakeClock()
+	clock := oidcsessiontest.NewClock(time.Time{})
 	op := typicalProvider(b, clock)
 	m := benchMiddleware(b, op, clock)
-	line, tok := startCookie(b, m, op)
+	pair, tok := startCookie(b, m, op)
 	protected := m.Require()(okHandler)
-
-	b.Run("bare", func(b *testing.B) {
+	serve := func(b *testing.B, h http.Handler, cookie string) {
 		b.ReportAllocs()
 		req := httptest.NewRequest("GET", "/api/x", nil)
-		req.Header.Set("Cookie", cookiePair(line))
+		req.Header.Set("Cookie", "_ga=GA1.1.12345; theme=dark; "+cookie)
 		for b.Loop() {
 			rec := httptest.NewRecorder()
-			okHandler.ServeHTTP(rec, req)
-		}
-	})
-
-	b.Run("valid", func(b *testing.B) {
-		b.ReportAllocs()
-		req := httptest.NewRequest("GET", "/api/x", nil)
-		req.Header.Set("Cookie", "_ga=GA1.1.12345; theme=dark; "+cookiePair(line))
-		for b.Loop() {
-			rec := httptest.NewRecorder()
-			protected.ServeHTTP(rec, req)
+			h.ServeHTTP(rec, req)
 			if rec.Code != http.StatusOK || len(rec.Header()["Set-Cookie"]) != 0 {
 				b.Fatalf("valid session: %d", rec.Code)
 			}
 		}
-		b.ReportMetric(float64(len(line)), "cookie-B")
+	}
+	b.Run("bare", func(b *testing.B) { serve(b, okHandler, pair) })
+	b.Run("valid", func(b *testing.B) {
+		serve(b, protected, pair)
+		b.ReportMetric(float64(len(pair)), "cookie-B")
 		b.ReportMetric(float64(len(tok.AccessToken)), "at-B")
 		b.ReportMetric(float64(len(tok.Extra("id_token").(string))), "idt-B")
 	})
-
 	b.Run("valid-uncached", func(b *testing.B) {
-		b.ReportAllocs()
-		cold := benchMiddleware(b, op, clock, WithOpenedCache(0))
-		h := cold.Require()(okHandler)
-		req := httptest.NewRequest("GET", "/api/x", nil)
-		req.Header.Set("Cookie", "_ga=GA1.1.12345; theme=dark; "+cookiePair(line))
-		for b.Loop() {
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			if rec.Code != http.StatusOK {
-				b.Fatalf("valid session: %d", rec.Code)
-			}
-		}
+		serve(b, benchMiddleware(b, op, clock, oidcsession.WithOpenedCache(0)).Require()(okHandler), pair)
 	})
-
 	// securecookie's own Decode of the same value: the floor for any
 	// request that has to open the cookie.
 	b.Run("securecookie-floor", func(b *testing.B) {
 		b.ReportAllocs()
-		value := strings.TrimPrefix(cookiePair(line), cookieName+"=")
-		sc := m.sealer.codecs[0]
+		sc := securecookie.New(hashKey, blockKey)
+		sc.SetSerializer(securecookie.NopEncoder{})
+		value := strings.TrimPrefix(pair, cookieName+"=")
 		for b.Loop() {
 			var payload []byte
 			if err := sc.Decode(cookieName, value, &payload); err != nil {
@@ -131,12 +105,10 @@ func BenchmarkRequire(b *testing.B) {
 			}
 		}
 	})
-
 	b.Run("expired-inline", func(b *testing.B) {
 		b.ReportAllocs()
-		fresh, _ := startCookie(b, m, op)
-		current := cookiePair(fresh)
-		before := op.SuccessfulGrants("refresh_token")
+		current, _ := startCookie(b, m, op)
+		before := op.Stats().SuccessfulGrants["refresh_token"]
 		for b.Loop() {
 			clock.Advance(6 * time.Minute)
 			req := httptest.NewRequest("GET", "/api/x", nil)
@@ -147,8 +119,8 @@ func BenchmarkRequire(b *testing.B) {
 			if rec.Code != http.StatusOK || len(set) != 1 {
 				b.Fatalf("inline refresh: %d, %d cookies", rec.Code, len(set))
 			}
-			current = cookiePair(set[0])
+			current, _, _ = strings.Cut(set[0], ";")
 		}
-		b.ReportMetric(float64(op.SuccessfulGrants("refresh_token")-before)/float64(b.N), "grants/op")
+		b.ReportMetric(float64(op.Stats().SuccessfulGrants["refresh_token"]-before)/float64(b.N), "grants/op")
 	})
 }

@@ -1,26 +1,12 @@
 package oidcsession
 
 import (
-	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/sha512"
-	"encoding/asn1"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
-	"net/http"
-	"net/url"
 	"slices"
-	"strings"
-	"time"
+
+	"github.com/oidcsession/oidcsession/internal/provider"
 )
 
 // ClientAuthMethod is how the client authenticates at the provider's token
@@ -58,183 +44,77 @@ type PrivateKeyJWT struct {
 	Algorithm string
 }
 
-// defaultAlgorithm is the JWS algorithm for key, or "" when the key type is
-// not supported.
-func defaultAlgorithm(key crypto.PublicKey) string {
-	switch k := key.(type) {
-	case *rsa.PublicKey:
-		return "RS256"
-	case *ecdsa.PublicKey:
-		switch k.Curve {
-		case elliptic.P256():
-			return "ES256"
-		case elliptic.P384():
-			return "ES384"
-		case elliptic.P521():
-			return "ES512"
+// WithClientAuth sets how the client authenticates at the token and
+// revocation endpoints; it must be the method the client is registered
+// with, since a provider that enforces the registration refuses any other
+// (with invalid_client, which this package reports as a refused sign-in).
+// Default: ClientAuthNone when oauth2.Config.ClientSecret is empty, else
+// ClientSecretBasic, or ClientSecretPost when the provider advertises only
+// that in token_endpoint_auth_methods_supported. For private_key_jwt use
+// WithPrivateKeyJWT.
+func WithClientAuth(method ClientAuthMethod) Option {
+	return func(c *config) { c.clientAuth = method }
+}
+
+// WithPrivateKeyJWT authenticates the client with assertions signed by its
+// own key (private_key_jwt: RFC 7523, OIDC Core section 9); leave
+// oauth2.Config.ClientSecret empty. Register the public key (or a JWKS
+// holding it under k.KeyID) with the provider. Assertions name the token
+// endpoint as their audience and live one minute. Default: not used.
+func WithPrivateKeyJWT(k PrivateKeyJWT) Option {
+	return func(c *config) {
+		if k.Algorithm == "" && k.Key != nil {
+			k.Algorithm = provider.DefaultAlg(k.Key.Public())
 		}
-	case ed25519.PublicKey:
-		return "EdDSA"
+		c.privateKey = &k
+		if c.clientAuth == "" {
+			c.clientAuth = PrivateKeyJWTAuth
+		}
 	}
-	return ""
 }
 
-// algorithmFits reports whether alg can be made with key.
-func algorithmFits(key crypto.PublicKey, alg string) bool {
-	if _, ok := key.(*rsa.PublicKey); ok {
-		return alg == "RS256" || alg == "PS256"
-	}
-	return alg != "" && alg == defaultAlgorithm(key)
-}
-
-// defaultClientAuth picks the method when none is configured: a public
-// client (no secret) uses none; otherwise client_secret_basic, which every
+// clientAuthFor checks the configured method against the client's secret
+// and key, and picks the default when none is configured: a public client
+// (no secret) uses none; otherwise client_secret_basic, which every
 // provider must support (RFC 6749 section 2.3.1), unless the provider
 // advertises only client_secret_post. It is decided once, in New: probing
 // by retrying with another method would present a refresh token twice.
-func defaultClientAuth(advertised []string, secret string) ClientAuthMethod {
-	switch {
-	case secret == "":
-		return ClientAuthNone
-	case len(advertised) > 0 && !slices.Contains(advertised, string(ClientSecretBasic)) && slices.Contains(advertised, string(ClientSecretPost)):
-		return ClientSecretPost
-	}
-	return ClientSecretBasic
-}
-
-// validateClientAuth checks the configured method against the client's
-// secret and key.
-func (c *config) validateClientAuth(secret string) error {
+func (c *config) clientAuthFor(secret string, advertised []string) (ClientAuthMethod, error) {
 	switch c.clientAuth {
-	case "", ClientSecretBasic, ClientSecretPost, ClientAuthNone, PrivateKeyJWTAuth:
+	case "":
+		switch {
+		case secret == "":
+			return ClientAuthNone, nil
+		case len(advertised) > 0 && !slices.Contains(advertised, string(ClientSecretBasic)) && slices.Contains(advertised, string(ClientSecretPost)):
+			return ClientSecretPost, nil
+		}
+		return ClientSecretBasic, nil
+	case ClientSecretBasic, ClientSecretPost:
+		if c.privateKey != nil {
+			return "", fmt.Errorf("WithClientAuth: %q conflicts with WithPrivateKeyJWT", c.clientAuth)
+		}
+		if secret == "" {
+			return "", fmt.Errorf("WithClientAuth: %s needs oauth2.Config.ClientSecret, the client secret", c.clientAuth)
+		}
+	case ClientAuthNone, PrivateKeyJWTAuth:
+		if secret != "" {
+			return "", fmt.Errorf("WithClientAuth: %s sends no client secret; leave oauth2.Config.ClientSecret empty", c.clientAuth)
+		}
+		if c.clientAuth == ClientAuthNone && c.privateKey != nil {
+			return "", errors.New("WithClientAuth: none conflicts with WithPrivateKeyJWT")
+		}
 	default:
-		return fmt.Errorf("WithClientAuth: unknown method %q", c.clientAuth)
+		return "", fmt.Errorf("WithClientAuth: unknown method %q", c.clientAuth)
 	}
-	switch {
-	case c.privateKey != nil && c.clientAuth != PrivateKeyJWTAuth:
-		return fmt.Errorf("WithClientAuth: %q conflicts with WithPrivateKeyJWT", c.clientAuth)
-	case (c.clientAuth == ClientSecretBasic || c.clientAuth == ClientSecretPost) && secret == "":
-		return fmt.Errorf("WithClientAuth: %s needs oauth2.Config.ClientSecret, the client secret", c.clientAuth)
-	case (c.clientAuth == ClientAuthNone || c.clientAuth == PrivateKeyJWTAuth) && secret != "":
-		return fmt.Errorf("WithClientAuth: %s sends no client secret; leave oauth2.Config.ClientSecret empty", c.clientAuth)
-	case c.clientAuth == PrivateKeyJWTAuth && c.privateKey == nil:
-		return errors.New("WithClientAuth: private_key_jwt needs WithPrivateKeyJWT")
-	}
-	if k := c.privateKey; k != nil {
-		if k.Key == nil {
-			return errors.New("WithPrivateKeyJWT: Key is nil")
-		}
-		if !algorithmFits(k.Key.Public(), k.Algorithm) {
-			return fmt.Errorf("WithPrivateKeyJWT: Algorithm %q does not fit a %T key", k.Algorithm, k.Key.Public())
+	if c.clientAuth == PrivateKeyJWTAuth {
+		switch k := c.privateKey; {
+		case k == nil:
+			return "", errors.New("WithClientAuth: private_key_jwt needs WithPrivateKeyJWT")
+		case k.Key == nil:
+			return "", errors.New("WithPrivateKeyJWT: Key is nil")
+		case !provider.AlgFits(k.Key.Public(), k.Algorithm):
+			return "", fmt.Errorf("WithPrivateKeyJWT: Algorithm %q does not fit a %T key", k.Algorithm, k.Key.Public())
 		}
 	}
-	return nil
-}
-
-// newClientPost builds a form POST to one of the provider's endpoints
-// (token, revocation) authenticated with the client's method.
-func (m *Middleware) newClientPost(ctx context.Context, endpoint string, form url.Values) (*http.Request, error) {
-	switch m.cfg.clientAuth {
-	case ClientSecretPost:
-		form.Set("client_id", m.oauth.ClientID)
-		form.Set("client_secret", m.oauth.ClientSecret)
-	case ClientAuthNone:
-		form.Set("client_id", m.oauth.ClientID)
-	case PrivateKeyJWTAuth:
-		assertion, err := m.clientAssertion()
-		if err != nil {
-			return nil, err
-		}
-		form.Set("client_id", m.oauth.ClientID)
-		form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
-		form.Set("client_assertion", assertion)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, fmt.Errorf("oidcsession: building a request to the provider: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	if m.cfg.clientAuth == ClientSecretBasic {
-		// RFC 6749 section 2.3.1: form-encode both parts before Basic.
-		req.SetBasicAuth(url.QueryEscape(m.oauth.ClientID), url.QueryEscape(m.oauth.ClientSecret))
-	}
-	return req, nil
-}
-
-// clientAssertion signs a private_key_jwt assertion (RFC 7523 section 3):
-// iss and sub are the client_id, aud the token endpoint (OIDC Core section
-// 9), valid for one minute, with a random jti so the provider can refuse a
-// replay.
-func (m *Middleware) clientAssertion() (string, error) {
-	k := m.cfg.privateKey
-	header := map[string]string{"alg": k.Algorithm, "typ": "JWT"}
-	if k.KeyID != "" {
-		header["kid"] = k.KeyID
-	}
-	now := m.cfg.now()
-	claims := map[string]any{
-		"iss": m.oauth.ClientID, "sub": m.oauth.ClientID, "aud": m.oauth.Endpoint.TokenURL,
-		"iat": now.Unix(), "exp": now.Add(time.Minute).Unix(), "jti": rand.Text(),
-	}
-	hb, err := json.Marshal(header)
-	if err != nil {
-		return "", err
-	}
-	cb, err := json.Marshal(claims)
-	if err != nil {
-		return "", err
-	}
-	input := base64.RawURLEncoding.EncodeToString(hb) + "." + base64.RawURLEncoding.EncodeToString(cb)
-	sig, err := signJWS(k.Key, k.Algorithm, []byte(input))
-	if err != nil {
-		return "", fmt.Errorf("oidcsession: signing the client assertion: %w", err)
-	}
-	return input + "." + base64.RawURLEncoding.EncodeToString(sig), nil
-}
-
-// signJWS signs input with key for the JWS algorithm alg (RFC 7518).
-func signJWS(key crypto.Signer, alg string, input []byte) ([]byte, error) {
-	digest := func(h crypto.Hash) []byte {
-		switch h {
-		case crypto.SHA384:
-			s := sha512.Sum384(input)
-			return s[:]
-		case crypto.SHA512:
-			s := sha512.Sum512(input)
-			return s[:]
-		}
-		s := sha256.Sum256(input)
-		return s[:]
-	}
-	switch alg {
-	case "RS256":
-		return key.Sign(rand.Reader, digest(crypto.SHA256), crypto.SHA256)
-	case "PS256":
-		return key.Sign(rand.Reader, digest(crypto.SHA256), &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256})
-	case "EdDSA":
-		return key.Sign(rand.Reader, input, crypto.Hash(0))
-	case "ES256", "ES384", "ES512":
-		h, size := crypto.SHA256, 32
-		switch alg {
-		case "ES384":
-			h, size = crypto.SHA384, 48
-		case "ES512":
-			h, size = crypto.SHA512, 66
-		}
-		der, err := key.Sign(rand.Reader, digest(h), h)
-		if err != nil {
-			return nil, err
-		}
-		// crypto.Signer gives ASN.1 DER; JWS wants r || s, each padded.
-		var rs struct{ R, S *big.Int }
-		if rest, err := asn1.Unmarshal(der, &rs); err != nil || len(rest) != 0 {
-			return nil, errors.New("malformed ECDSA signature")
-		}
-		out := make([]byte, 2*size)
-		rs.R.FillBytes(out[:size])
-		rs.S.FillBytes(out[size:])
-		return out, nil
-	}
-	return nil, fmt.Errorf("unsupported algorithm %q", alg)
+	return c.clientAuth, nil
 }

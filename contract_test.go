@@ -1,451 +1,209 @@
-package oidcsession
+package oidcsession_test
 
 import (
-	"context"
-	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
-
+	"github.com/oidcsession/oidcsession"
 	"github.com/oidcsession/oidcsession/oidcsessiontest"
 )
 
-const cookieName = "__Host-oidcsession"
+// caller is one of the four callers of the one session pipeline.
+type caller string
 
-var htmlAccept = http.Header{"Accept": {"text/html,application/xhtml+xml"}}
+const (
+	inline  caller = "Require"               // GET /app
+	try     caller = "Require(TryRefresh())" // GET /api/me
+	handler caller = "RefreshHandler"        // POST /auth/refresh
+	forced  caller = "RefreshSession"        // GET /test/refresh
+)
 
-func TestValidSessionPassesWithoutSetCookie(t *testing.T) {
-	h := newHarness(t, harnessConfig{})
-	h.signIn()
-	for _, path := range []string{"/app/x", "/api/x"} {
-		r := h.get(h.client, path, nil)
-		if r.StatusCode != 200 {
-			t.Fatalf("%s: %d %s", path, r.StatusCode, r.body)
+var callers = []caller{inline, try, handler, forced}
+
+// call sends a request through c with b's cookies, or with hdr's Cookie.
+func (b *browser) call(c caller, hdr http.Header) response {
+	b.h.t.Helper()
+	switch c {
+	case inline:
+		return b.get("/app", hdr)
+	case try:
+		return b.get("/api/me", hdr)
+	case handler:
+		h := http.Header{}
+		for k, v := range csrf {
+			h[k] = v
 		}
-		if got := r.Header.Values("Set-Cookie"); len(got) != 0 {
-			t.Fatalf("%s: unchanged session wrote %d cookies", path, len(got))
+		for k, v := range hdr {
+			h[k] = v
 		}
-		if !strings.Contains(r.Header.Get("Vary"), "Cookie") {
-			t.Fatalf("%s: no Vary: Cookie", path)
-		}
-		if r.json(t)["sub"] != "user-1" {
-			t.Fatalf("%s: handler saw %s", path, r.body)
-		}
+		return b.post("/auth/refresh", h)
 	}
-	if n := h.op.Grants("refresh_token"); n != 0 {
-		t.Fatalf("%d refresh grants for a valid session", n)
-	}
+	return b.refreshSession("", hdr)
 }
 
-func TestSessionCookieAttributes(t *testing.T) {
-	h := newHarness(t, harnessConfig{})
-	r := h.get(h.client, "/test/signin", nil)
-	lines := setCookies(r, cookieName)
-	if len(lines) != 1 {
-		t.Fatalf("want one session cookie, got %v", lines)
-	}
-	for _, attr := range []string{"Path=/", "HttpOnly", "Secure", "SameSite=Lax", "Max-Age="} {
-		if !strings.Contains(lines[0], "; "+attr) {
-			t.Errorf("cookie lacks %s: %.80s…", attr, lines[0])
-		}
-	}
-	if strings.Contains(lines[0], "Domain=") {
-		t.Error("__Host- cookie must not have a Domain")
-	}
-	if len(lines[0]) > maxSetCookie {
-		t.Errorf("Set-Cookie is %d bytes", len(lines[0]))
-	}
+// cookies is what an answer does to the session's cookies.
+type cookies int
+
+const (
+	kept    cookies = iota // no Set-Cookie for the session
+	written                // new session cookies
+	cleared                // every session cookie deleted
+)
+
+// expect is one cell of the contract table.
+type expect struct {
+	status  int
+	code    string // the JSON error code; "" for success
+	cookies cookies
+	grants  int // refresh-token grants this request made at the provider
 }
 
-func TestInlineRefresh(t *testing.T) {
+// TestContract is the HTTP contract of the README as a table: each row a
+// situation, each column a caller of the pipeline (inline refresh,
+// try-refresh, the refresh handler, RefreshSession), each cell the status,
+// error code, cookie effect and number of grants; in both storage modes
+// (cookies, and a Store), which differ only where the table says.
+func TestContract(t *testing.T) {
+	ok := func(c cookies, grants int) expect { return expect{200, "", c, grants} }
+	fail := func(status int, code string, c cookies, grants int) expect { return expect{status, code, c, grants} }
 	tests := []struct {
 		name    string
-		advance time.Duration // access tokens live 5m, the window is 30s
+		su      setup
+		prepare func(h *harness) http.Header // an optional Cookie header to send instead of the browser's
+		want    map[caller]expect
+		inStore map[caller]expect // where a Store answers otherwise
 	}{
-		{"expired", 6 * time.Minute},
-		{"inside refresh window", 5*time.Minute - 10*time.Second},
+		{"valid session", setup{}, nil, map[caller]expect{
+			inline: ok(kept, 0), try: ok(kept, 0), handler: ok(kept, 0), forced: ok(written, 1)}, nil},
+		{"inside the refresh window", setup{}, advance(5*time.Minute - 10*time.Second), map[caller]expect{
+			inline: ok(written, 1), try: ok(kept, 0), handler: ok(written, 1), forced: ok(written, 1)}, nil},
+		{"expired", setup{}, advance(6 * time.Minute), map[caller]expect{
+			inline: ok(written, 1), try: fail(401, "try_refresh", kept, 0), handler: ok(written, 1), forced: ok(written, 1)}, nil},
+		{"previous cookie inside the grace window", setup{}, previousCookie(time.Second), map[caller]expect{
+			inline: ok(written, 0), try: ok(written, 0), handler: ok(written, 0), forced: ok(written, 1)}, nil},
+		{"previous cookie after the grace window", setup{}, previousCookie(31 * time.Second), map[caller]expect{
+			// Cookies cannot tell a copy: the spent token reaches the
+			// provider, whose reuse detection ends the session.
+			inline: fail(401, "session_expired", cleared, 1), try: fail(401, "try_refresh", kept, 0),
+			handler: fail(401, "session_expired", cleared, 1), forced: fail(401, "session_expired", cleared, 1)},
+			// A Store can: the cookie is behind its session, a replayed copy.
+			map[caller]expect{inline: fail(401, "token_reuse_detected", cleared, 0), try: fail(401, "token_reuse_detected", cleared, 0),
+				handler: fail(401, "token_reuse_detected", cleared, 0), forced: fail(401, "token_reuse_detected", cleared, 0)}},
+		{"no session", setup{}, noCookie, map[caller]expect{
+			inline: fail(401, "unauthenticated", kept, 0), try: fail(401, "unauthenticated", kept, 0),
+			handler: fail(401, "unauthenticated", kept, 0), forced: fail(401, "unauthenticated", kept, 0)}, nil},
+		{"tampered cookie", setup{}, tampered, map[caller]expect{
+			inline: fail(401, "unauthenticated", cleared, 0), try: fail(401, "unauthenticated", cleared, 0),
+			handler: fail(401, "unauthenticated", cleared, 0), forced: fail(401, "unauthenticated", cleared, 0)}, nil},
+		{"absolute lifetime over", setup{opts: []oidcsession.Option{oidcsession.WithLifetime(time.Hour, 0)}}, advance(time.Hour), map[caller]expect{
+			inline: fail(401, "session_expired", cleared, 0), try: fail(401, "session_expired", cleared, 0),
+			handler: fail(401, "session_expired", cleared, 0), forced: fail(401, "session_expired", cleared, 0)}, nil},
+		{"idle timeout over", setup{opts: []oidcsession.Option{oidcsession.WithLifetime(7*24*time.Hour, time.Hour)}}, advance(time.Hour), map[caller]expect{
+			inline: fail(401, "session_expired", cleared, 0), try: fail(401, "session_expired", cleared, 0),
+			handler: fail(401, "session_expired", cleared, 0), forced: fail(401, "session_expired", cleared, 0)}, nil},
+		{"expired without refresh token", setup{op: oidcsessiontest.Config{OmitRefreshToken: true}}, advance(6 * time.Minute), map[caller]expect{
+			inline: fail(401, "session_expired", cleared, 0), try: fail(401, "try_refresh", kept, 0),
+			handler: fail(401, "session_expired", cleared, 0), forced: fail(400, "invalid_request", kept, 0)}, nil},
+		{"refresh refused (invalid_grant)", setup{}, failing(6*time.Minute, 400, "invalid_grant"), map[caller]expect{
+			inline: fail(401, "session_expired", cleared, 1), try: fail(401, "try_refresh", kept, 0),
+			handler: fail(401, "session_expired", cleared, 1), forced: fail(401, "session_expired", cleared, 1)}, nil},
+		{"provider down, token expired", setup{}, failing(6*time.Minute, 503, ""), map[caller]expect{
+			inline: fail(503, "temporarily_unavailable", kept, 1), try: fail(401, "try_refresh", kept, 0),
+			handler: fail(503, "temporarily_unavailable", kept, 1), forced: fail(503, "temporarily_unavailable", kept, 1)}, nil},
+		{"provider down, token not yet expired", setup{}, failing(5*time.Minute-10*time.Second, 503, ""), map[caller]expect{
+			inline: ok(kept, 1), try: ok(kept, 0),
+			handler: fail(503, "temporarily_unavailable", kept, 1), forced: fail(503, "temporarily_unavailable", kept, 1)}, nil},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, harnessConfig{})
-			h.signIn()
-			before := h.get(h.client, "/app/x", nil).json(t)
-			h.clock.Advance(tt.advance)
-			r := h.get(h.client, "/app/x", nil)
-			if r.StatusCode != 200 {
-				t.Fatalf("%d %s", r.StatusCode, r.body)
-			}
-			if len(setCookies(r, cookieName)) == 0 || r.Header.Get("Cache-Control") != "no-store" {
-				t.Fatal("refresh wrote no cookie or no Cache-Control")
-			}
-			if got := r.json(t); got["at_sha256"] == before["at_sha256"] {
-				t.Fatal("handler saw the old access token")
-			}
-			if n := h.op.SuccessfulGrants("refresh_token"); n != 1 {
-				t.Fatalf("%d grants, want 1", n)
-			}
-			if r := h.get(h.client, "/app/x", nil); r.StatusCode != 200 || len(r.Header.Values("Set-Cookie")) != 0 {
-				t.Fatalf("after refresh: %d, %d cookies", r.StatusCode, len(r.Header.Values("Set-Cookie")))
-			}
-			if n := h.op.Grants("refresh_token"); n != 1 {
-				t.Fatalf("the new cookie was not used: %d grants", n)
-			}
-		})
-	}
-}
-
-func TestTryRefresh(t *testing.T) {
-	h := newHarness(t, harnessConfig{})
-	h.signIn()
-
-	h.clock.Advance(5*time.Minute - 10*time.Second)
-	if r := h.get(h.client, "/api/x", nil); r.StatusCode != 200 {
-		t.Fatalf("inside the window, not expired: %d %s", r.StatusCode, r.body)
-	}
-
-	h.clock.Advance(time.Minute)
-	r := h.get(h.client, "/api/x", nil)
-	if r.StatusCode != 401 || r.json(t)["error"] != "try_refresh" {
-		t.Fatalf("expired: %d %s", r.StatusCode, r.body)
-	}
-	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
-		t.Fatalf("Content-Type %q", ct)
-	}
-	if w := r.Header.Get("WWW-Authenticate"); !strings.HasPrefix(w, `Bearer error="invalid_token", error_description="`) {
-		t.Fatalf("WWW-Authenticate %q", w)
-	}
-	if len(r.Header.Values("Set-Cookie")) != 0 {
-		t.Fatal("try_refresh must keep the session")
-	}
-	if n := h.op.Grants("refresh_token"); n != 0 {
-		t.Fatalf("try_refresh made %d grants", n)
-	}
-
-	rr := h.postRefresh(h.client, nil)
-	if rr.StatusCode != 200 {
-		t.Fatalf("refresh: %d %s", rr.StatusCode, rr.body)
-	}
-	exp, err := time.Parse(time.RFC3339, rr.json(t)["expires_at"].(string))
-	if err != nil || !exp.After(h.clock.Now()) {
-		t.Fatalf("expires_at %v (%v)", exp, err)
-	}
-	if r := h.get(h.client, "/api/x", nil); r.StatusCode != 200 {
-		t.Fatalf("retry after refresh: %d %s", r.StatusCode, r.body)
-	}
-}
-
-func TestUnauthenticated(t *testing.T) {
-	h := newHarness(t, harnessConfig{})
-	tests := []struct {
-		name   string
-		method string
-		path   string
-		hdr    http.Header
-		status int
-		want   string // JSON error or Location
-	}{
-		{"page redirects to login", "GET", "/app/x?q=1", htmlAccept, 302, "/auth/login?return_to=%2Fapp%2Fx%3Fq%3D1"},
-		{"API gets 401", "GET", "/api/x", nil, 401, "unauthenticated"},
-		{"POST to a page path gets 401", "POST", "/app/x", htmlAccept, 401, "unauthenticated"},
-		{"refresh without session", "POST", "/auth/refresh", http.Header{RefreshHeader: {"1"}}, 401, "unauthenticated"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := h.do(h.client, tt.method, tt.path, tt.hdr)
-			if r.StatusCode != tt.status {
-				t.Fatalf("%d %s", r.StatusCode, r.body)
-			}
-			if tt.status == 302 {
-				if loc := r.Header.Get("Location"); loc != tt.want {
-					t.Fatalf("Location %q", loc)
-				}
-				return
-			}
-			if got := r.json(t)["error"]; got != tt.want {
-				t.Fatalf("error %v", got)
-			}
-		})
-	}
-}
-
-func TestCustomErrorHandlers(t *testing.T) {
-	var seen error
-	h := newHarness(t, harnessConfig{opts: []Option{
-		WithLoginURL("/signin?from=mw"),
-		WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
-			seen = err
-			w.WriteHeader(http.StatusTeapot)
-		}),
-	}})
-	if r := h.get(h.client, "/api/x", nil); r.StatusCode != http.StatusTeapot || seen != ErrNoSession {
-		t.Fatalf("%d, handler got %v", r.StatusCode, seen)
-	}
-	// Per-Require override, falling back to WriteError.
-	only := h.m.Require(OnError(h.m.WriteError))(http.NotFoundHandler())
-	rec := newRecorder(only, "GET", "/x", htmlAccept)
-	if rec.Code != 302 || rec.Header().Get("Location") != "/signin?from=mw&return_to=%2Fx" {
-		t.Fatalf("%d %q", rec.Code, rec.Header().Get("Location"))
-	}
-}
-
-func TestRefreshHandlerProtocol(t *testing.T) {
-	h := newHarness(t, harnessConfig{})
-	h.signIn()
-	tests := []struct {
-		name   string
-		method string
-		hdr    http.Header
-		status int
-		errStr string
-	}{
-		{"GET is not allowed", "GET", http.Header{RefreshHeader: {"1"}}, 405, "method_not_allowed"},
-		{"missing header", "POST", http.Header{}, 403, "csrf"},
-		{"wrong header value", "POST", http.Header{RefreshHeader: {"true"}}, 403, "csrf"},
-		{"cross-site fetch", "POST", http.Header{RefreshHeader: {"1"}, "Sec-Fetch-Site": {"cross-site"}}, 403, "csrf"},
-		{"foreign Origin", "POST", http.Header{RefreshHeader: {"1"}, "Origin": {"https://evil.example"}}, 403, "csrf"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h.clock.Advance(10 * time.Minute)
-			r := h.do(h.client, tt.method, "/auth/refresh", tt.hdr)
-			if r.StatusCode != tt.status || r.json(t)["error"] != tt.errStr {
-				t.Fatalf("%d %s", r.StatusCode, r.body)
-			}
-			if tt.status == 405 && r.Header.Get("Allow") != "POST" {
-				t.Fatalf("Allow %q", r.Header.Get("Allow"))
-			}
-			if len(r.Header.Values("Set-Cookie")) != 0 {
-				t.Fatal("a refused request changed cookies")
-			}
-		})
-	}
-	if n := h.op.Grants("refresh_token"); n != 0 {
-		t.Fatalf("refused requests made %d grants", n)
-	}
-
-	t.Run("success", func(t *testing.T) {
-		r := h.postRefresh(h.client, http.Header{"Sec-Fetch-Site": {"same-origin"}})
-		if r.StatusCode != 200 || r.Header.Get("Cache-Control") != "no-store" || len(setCookies(r, cookieName)) == 0 {
-			t.Fatalf("%d Retry-After=%q %s", r.StatusCode, r.Header.Get("Retry-After"), r.body)
-		}
-		body := r.json(t)
-		if len(body) != 1 || body["expires_at"] == nil {
-			t.Fatalf("body must hold only expires_at, got %s", r.body)
-		}
-	})
-	t.Run("fresh token needs no grant", func(t *testing.T) {
-		before := h.op.Grants("refresh_token")
-		r := h.postRefresh(h.client, nil)
-		if r.StatusCode != 200 || h.op.Grants("refresh_token") != before {
-			t.Fatalf("%d, grants %d -> %d", r.StatusCode, before, h.op.Grants("refresh_token"))
-		}
-	})
-}
-
-func TestTerminalRefreshFailureClearsSession(t *testing.T) {
-	tests := []struct {
-		name   string
-		status int
-		code   string
-	}{
-		{"invalid_grant", 400, "invalid_grant"},
-		{"invalid_client", 401, "invalid_client"},
-		{"unauthorized_client", 400, "unauthorized_client"},
-		{"bare 400", 400, ""},
-	}
-	for _, tt := range tests {
-		for _, path := range []string{"/app/x", "/auth/refresh"} {
-			t.Run(tt.name+" "+path, func(t *testing.T) {
-				h := newHarness(t, harnessConfig{})
-				h.signIn()
-				h.clock.Advance(6 * time.Minute)
-				h.op.FailNextRefreshes(1, tt.status, tt.code)
-				var r response
-				if path == "/auth/refresh" {
-					r = h.postRefresh(h.client, nil)
-				} else {
-					r = h.get(h.client, path, nil)
-				}
-				if r.StatusCode != 401 || r.json(t)["error"] != "session_expired" {
-					t.Fatalf("%d %s", r.StatusCode, r.body)
-				}
-				if !clearsSession(r, cookieName) {
-					t.Fatal("cookies not cleared")
-				}
-				if r := h.get(h.client, "/api/x", nil); r.StatusCode != 401 || r.json(t)["error"] != "unauthenticated" {
-					t.Fatalf("after clearing: %d %s", r.StatusCode, r.body)
-				}
-			})
-		}
-	}
-}
-
-func TestTerminalFailureRedirectsPages(t *testing.T) {
-	h := newHarness(t, harnessConfig{})
-	h.signIn()
-	h.clock.Advance(6 * time.Minute)
-	h.op.FailNextRefreshes(1, 400, "invalid_grant")
-	r := h.get(h.client, "/app/x", htmlAccept)
-	if r.StatusCode != 302 || !strings.HasPrefix(r.Header.Get("Location"), "/auth/login?return_to=") || !clearsSession(r, cookieName) {
-		t.Fatalf("%d %q cleared=%v", r.StatusCode, r.Header.Get("Location"), clearsSession(r, cookieName))
-	}
-}
-
-func TestTransientRefreshFailureKeepsSession(t *testing.T) {
-	tests := []struct {
-		name   string
-		inject func(p *oidcsessiontest.Provider)
-	}{
-		{"503", func(p *oidcsessiontest.Provider) { p.FailNextRefreshes(1, 503, "") }},
-		{"500 JSON", func(p *oidcsessiontest.Provider) { p.FailNextRefreshes(1, 500, "server_error") }},
-		{"429", func(p *oidcsessiontest.Provider) { p.FailNextRefreshes(1, 429, "") }},
-		{"temporarily_unavailable in a 400", func(p *oidcsessiontest.Provider) { p.FailNextRefreshes(1, 400, "temporarily_unavailable") }},
-		{"connection dropped", func(p *oidcsessiontest.Provider) { p.DropNextRefreshes(1) }},
-		{"timeout", func(p *oidcsessiontest.Provider) { p.DelayNextRefreshes(1, 2*time.Second) }},
-	}
-	for _, tt := range tests {
-		for _, path := range []string{"/app/x", "/auth/refresh"} {
-			t.Run(tt.name+" "+path, func(t *testing.T) {
-				h := newHarness(t, harnessConfig{opts: []Option{WithRefreshTimeout(300 * time.Millisecond)}})
-				h.signIn()
-				h.clock.Advance(6 * time.Minute)
-				tt.inject(h.op)
-				call := func() response {
-					if path == "/auth/refresh" {
-						return h.postRefresh(h.client, nil)
+	for _, mode := range []string{"cookies", "store"} {
+		for _, tt := range tests {
+			for _, c := range callers {
+				t.Run(mode+"/"+tt.name+"/"+string(c), func(t *testing.T) {
+					su, want := tt.su, tt.want[c]
+					if mode == "store" {
+						su.opts = append([]oidcsession.Option{oidcsession.WithStore(oidcsession.NewMemoryStore())}, su.opts...)
+						if w, ok := tt.inStore[c]; ok {
+							want = w
+						}
 					}
-					return h.get(h.client, path, nil)
-				}
-				r := call()
-				if r.StatusCode != 503 || r.Header.Get("Retry-After") == "" || r.json(t)["error"] != "temporarily_unavailable" {
-					t.Fatalf("%d Retry-After=%q %s", r.StatusCode, r.Header.Get("Retry-After"), r.body)
-				}
-				if len(r.Header.Values("Set-Cookie")) != 0 {
-					t.Fatal("a transient failure changed cookies")
-				}
-				if r := call(); r.StatusCode != 200 {
-					t.Fatalf("retry: %d %s", r.StatusCode, r.body)
-				}
-			})
+					h := newHarness(t, su)
+					h.b.startSession()
+					var hdr http.Header
+					if tt.prepare != nil {
+						hdr = tt.prepare(h)
+					}
+					before := h.stats().Grants["refresh_token"]
+					r := h.b.call(c, hdr)
+					checkCell(t, c, r, want, h.stats().Grants["refresh_token"]-before)
+				})
+			}
 		}
 	}
 }
 
-func TestTransientFailureServesUnexpiredToken(t *testing.T) {
-	h := newHarness(t, harnessConfig{})
-	h.signIn()
-	h.clock.Advance(5*time.Minute - 10*time.Second)
-	h.op.FailNextRefreshes(1, 503, "")
-	if r := h.get(h.client, "/app/x", nil); r.StatusCode != 200 || len(r.Header.Values("Set-Cookie")) != 0 {
-		t.Fatalf("%d, %d Set-Cookie", r.StatusCode, len(r.Header.Values("Set-Cookie")))
+func checkCell(t *testing.T, c caller, r response, want expect, grants int) {
+	t.Helper()
+	if r.status != want.status {
+		t.Fatalf("status %d, want %d: %s", r.status, want.status, r.body)
 	}
-	if n := h.op.Grants("refresh_token"); n != 1 {
-		t.Fatalf("%d grants", n)
-	}
-}
-
-func TestRefreshedIDTokenMustKeepIdentity(t *testing.T) {
-	tests := []struct {
-		claim string
-		value any
-		want  error
-	}{
-		{"sub", "someone-else", ErrIDTokenMismatch},
-		{"aud", "another-client", nil}, // go-oidc refuses it first
-		{"iss", "https://evil.example", nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.claim, func(t *testing.T) {
-			failed := make(chan *RefreshError, 1)
-			h := newHarness(t, harnessConfig{opts: []Option{WithOnRefreshFailed(func(_ context.Context, err *RefreshError) { failed <- err })}})
-			h.signIn()
-			h.clock.Advance(6 * time.Minute)
-			h.op.OverrideNextRefreshIDTokenClaims(map[string]any{tt.claim: tt.value})
-			r := h.get(h.client, "/app/x", nil)
-			if r.StatusCode != 401 || r.json(t)["error"] != "session_expired" || !clearsSession(r, cookieName) {
-				t.Fatalf("%d %s", r.StatusCode, r.body)
-			}
-			err := <-failed
-			if err.Class != RefreshTerminal || (tt.want != nil && !errors.Is(err, tt.want)) {
-				t.Fatalf("hook got %v", err)
-			}
-		})
-	}
-}
-
-func TestSameIdentityChecksAudienceSet(t *testing.T) {
-	old := &Session{subject: "u", idToken: newToken(fakeJWT(`{"iss":"https://op","sub":"u","aud":["a","b"]}`, 0))}
-	tests := []struct {
-		name string
-		idt  oidc.IDToken
-		ok   bool
-	}{
-		{"same, reordered", oidc.IDToken{Issuer: "https://op", Subject: "u", Audience: []string{"b", "a"}}, true},
-		{"audience dropped", oidc.IDToken{Issuer: "https://op", Subject: "u", Audience: []string{"a"}}, false},
-		{"issuer changed", oidc.IDToken{Issuer: "https://other", Subject: "u", Audience: []string{"a", "b"}}, false},
-		{"subject changed", oidc.IDToken{Issuer: "https://op", Subject: "v", Audience: []string{"a", "b"}}, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := sameIdentity(old, &tt.idt)
-			if (err == nil) != tt.ok || (err != nil && !errors.Is(err, ErrIDTokenMismatch)) {
-				t.Fatalf("got %v", err)
-			}
-		})
-	}
-}
-
-func newRecorder(h http.Handler, method, path string, hdr http.Header) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(method, path, nil)
-	for k, v := range hdr {
-		req.Header[k] = v
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	return rec
-}
-
-func TestOptional(t *testing.T) {
-	h := newHarness(t, harnessConfig{})
-	page := h.m.Require(Optional())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s, ok := FromContext(r.Context()); ok {
-			_, _ = w.Write([]byte("hello " + s.Subject()))
-			return
+	if want.code != "" {
+		if got := r.json(t)["error"]; got != want.code {
+			t.Fatalf("error %v, want %s", got, want.code)
 		}
-		_, _ = w.Write([]byte("anonymous"))
-	}))
-	if rec := newRecorder(page, "GET", "/", htmlAccept); rec.Code != 200 || rec.Body.String() != "anonymous" {
-		t.Fatalf("no session: %d %q", rec.Code, rec.Body.String())
+		if r.header.Get("Content-Type") != "application/json" || r.header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("error answer headers: %v", r.header)
+		}
 	}
-	bad := http.Header{"Cookie": {cookieName + "=garbage"}}
-	rec := newRecorder(page, "GET", "/", bad)
-	if rec.Code != 200 || rec.Body.String() != "anonymous" || !strings.Contains(rec.Header().Get("Set-Cookie"), "Max-Age=0") {
-		t.Fatalf("bad cookie: %d %q", rec.Code, rec.Body.String())
+	switch got := setCookies(r, cookieName); {
+	case want.cookies == kept && len(got) != 0:
+		t.Fatalf("cookies changed: %v", got)
+	case want.cookies == written && (len(got) == 0 || clears(r, cookieName)):
+		t.Fatalf("no new session cookie: %v", got)
+	case want.cookies == written && r.header.Get("Cache-Control") != "no-store":
+		t.Fatalf("new cookies without no-store: %q", r.header.Get("Cache-Control"))
+	case want.cookies == cleared && !clears(r, cookieName):
+		t.Fatalf("session not cleared: %v", got)
 	}
-	h.signIn()
-	rec = newRecorder(page, "GET", "/", http.Header{"Cookie": {h.cookieHeader(h.client)}})
-	if rec.Body.String() != "hello user-1" {
-		t.Fatalf("signed in: %q", rec.Body.String())
+	if grants != want.grants {
+		t.Fatalf("%d refresh grants, want %d", grants, want.grants)
+	}
+	if c != forced && !strings.Contains(r.header.Get("Vary"), "Cookie") {
+		t.Fatalf("no Vary: Cookie") // RefreshSession is a Go API: its caller answers
 	}
 }
 
-func TestTransientFailureOnPageIsHTML(t *testing.T) {
-	h := newHarness(t, harnessConfig{})
-	h.signIn()
-	h.clock.Advance(6 * time.Minute)
-	h.op.FailNextRefreshes(1, 503, "")
-	r := h.get(h.client, "/app/x?q=<b>", htmlAccept)
-	if r.StatusCode != 503 || r.Header.Get("Retry-After") == "" || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") {
-		t.Fatalf("%d %q %q", r.StatusCode, r.Header.Get("Retry-After"), r.Header.Get("Content-Type"))
+// Preparations of the contract table. Access tokens live 5 minutes; the
+// refresh window is 30 seconds; the grace window 30 seconds.
+
+func advance(d time.Duration) func(*harness) http.Header {
+	return func(h *harness) http.Header { h.clock.Advance(d); return nil }
+}
+
+func failing(d time.Duration, status int, code string) func(*harness) http.Header {
+	return func(h *harness) http.Header {
+		h.clock.Advance(d)
+		h.op.FailNextRefreshes(1, status, code)
+		return nil
 	}
-	if !strings.Contains(r.body, `href="/app/x?q=&lt;b&gt;"`) || strings.Contains(r.body, "<b>") {
-		t.Fatalf("page: %s", r.body)
+}
+
+// previousCookie refreshes the session, waits, and sends the cookie from
+// before the refresh.
+func previousCookie(wait time.Duration) func(*harness) http.Header {
+	return func(h *harness) http.Header {
+		old := h.b.cookieHeader()
+		h.clock.Advance(6 * time.Minute)
+		h.b.me()
+		h.clock.Advance(wait)
+		return withCookie(old)
 	}
-	if len(r.Header.Values("Set-Cookie")) != 0 {
-		t.Fatal("a transient failure changed cookies")
-	}
+}
+
+func noCookie(*harness) http.Header { return withCookie("other=1") }
+
+func tampered(h *harness) http.Header {
+	c := []byte(h.b.cookieHeader())
+	c[len(c)/2] ^= 1
+	return withCookie(string(c))
 }

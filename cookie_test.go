@@ -1,207 +1,198 @@
-package oidcsession
+package oidcsession_test
 
 import (
-	"context"
 	"net/http"
-	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/oidcsession/oidcsession"
 	"github.com/oidcsession/oidcsession/oidcsessiontest"
 )
 
 func TestBadCookiesAreUnauthenticated(t *testing.T) {
-	h := newHarness(t, harnessConfig{})
-	h.signIn()
-	good := h.cookieHeader(h.client)
+	h := newHarness(t, setup{})
+	h.b.startSession()
+	good := h.b.cookieHeader()
 	value := strings.TrimPrefix(good, cookieName+"=")
-
-	foreign := newSealer(&config{keyPairs: [][]byte{[]byte("another-hash-key-another-hash-key"), []byte("another-block-ke")}, maxChunks: 5, absoluteLifetime: time.Hour})
-	foreignValue, _ := foreign.seal(cookieName, encodePayload(nil, sampleSession()))
-	otherName, _ := h.m.store.(*cookieStore).sealer.seal("other", encodePayload(nil, sampleSession()))
+	other := newHarness(t, setup{opts: []oidcsession.Option{oidcsession.WithKeys([]byte("another-hash-key-another-hash-key"), []byte("another-block-ke"))}})
+	other.b.startSession()
 	flip := []byte(value)
 	flip[len(flip)/2] ^= 1
-
 	tests := map[string]string{
-		"tampered":         cookieName + "=" + string(flip),
-		"truncated":        cookieName + "=" + value[:len(value)/2],
-		"one byte short":   cookieName + "=" + value[:len(value)-1],
-		"foreign key":      cookieName + "=" + foreignValue,
-		"sealed for other": cookieName + "=" + otherName,
-		"oversized":        cookieName + "=" + strings.Repeat("A", 30000),
-		"garbage":          cookieName + "=%%%not-base64!!",
-		"empty":            cookieName + "=",
-		"quoted garbage":   cookieName + `="abc"`,
-		"orphan chunk":     cookieName + ".1=" + value[:100],
-		"bad chunks":       cookieName + ".0=" + value[:100] + "; " + cookieName + ".1=zzz",
+		"tampered":       cookieName + "=" + string(flip),
+		"truncated":      cookieName + "=" + value[:len(value)/2],
+		"one byte short": cookieName + "=" + value[:len(value)-1],
+		"foreign key":    other.b.cookieHeader(),
+		"oversized":      cookieName + "=" + strings.Repeat("A", 30000),
+		"garbage":        cookieName + "=%%%not-base64!!",
+		"empty":          cookieName + "=",
+		"quoted garbage": cookieName + `="abc"`,
+		"orphan chunk":   cookieName + ".1=" + value[:100],
+		"bad chunks":     cookieName + ".0=" + value[:100] + "; " + cookieName + ".1=zzz",
 	}
-	for name, hdr := range tests {
+	for name, c := range tests {
 		t.Run(name, func(t *testing.T) {
-			c := h.newClient()
-			r := h.get(c, "/api/x", http.Header{"Cookie": {hdr}})
-			if r.StatusCode != 401 || r.json(t)["error"] != "unauthenticated" {
-				t.Fatalf("%d %s", r.StatusCode, r.body)
+			r := h.b.get("/api/me", withCookie(c))
+			if r.status != 401 || r.json(t)["error"] != "unauthenticated" || !clears(r, cookieName) {
+				t.Fatalf("%d %s %v", r.status, r.body, r.header.Values("Set-Cookie"))
 			}
-			if !clearsSession(r, cookieName) {
-				t.Fatal("an untrusted cookie was not cleared")
-			}
-			if p := h.get(c, "/app/x", http.Header{"Cookie": {hdr}, "Accept": {"text/html"}}); p.StatusCode != 302 {
-				t.Fatalf("page: %d", p.StatusCode)
+			if p := h.b.get("/app", withCookie(c, pageAccept)); p.status != 302 {
+				t.Fatalf("page: %d", p.status)
 			}
 		})
 	}
-	if r := h.get(h.app.Client(), "/api/x", http.Header{"Cookie": {"a=b; " + good + "; c=d"}}); r.StatusCode != 200 {
-		t.Fatalf("good cookie among others: %d", r.StatusCode)
+	if r := h.b.get("/api/me", withCookie("a=b; "+good+"; c=d")); r.status != 200 {
+		t.Fatalf("good cookie among others: %d", r.status)
 	}
-}
-
-// newMiddlewareFor builds a second Middleware on the harness's provider.
-func newMiddlewareFor(t *testing.T, h *harness, opts ...Option) *Middleware {
-	t.Helper()
-	provider, err := oidc.NewProvider(context.Background(), h.op.Issuer())
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := New(provider, oauth2.Config{ClientID: h.op.ClientID(), ClientSecret: h.op.ClientSecret(), Scopes: []string{oidc.ScopeOpenID}},
-		append([]Option{WithClock(h.clock.Now)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
 }
 
 func TestKeyRotation(t *testing.T) {
-	h := newHarness(t, harnessConfig{})
-	h.signIn()
-	oldCookie := http.Header{"Cookie": {h.cookieHeader(h.client)}}
+	h := newHarness(t, setup{})
+	h.b.startSession()
+	old := h.b.cookieHeader()
 	newHash, newBlock := []byte("new-hash-key-new-hash-key-new-ha"), []byte("new-block-key-16")
-
-	rotated := newMiddlewareFor(t, h, WithKeys(newHash, newBlock, testHashKey, testBlockKey))
-	ok := rotated.Require()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	rec := newRecorder(ok, "GET", "/x", oldCookie)
-	if rec.Code != 200 {
-		t.Fatalf("old key no longer opens: %d", rec.Code)
-	}
+	rotated := h.sibling(oidcsession.WithKeys(newHash, newBlock, hashKey, blockKey))
+	rec := serve(rotated.Require()(http.NotFoundHandler()), "GET", "/x", withCookie(old))
 	resealed := rec.Result().Cookies()
-	if len(resealed) != 1 || resealed[0].Name != cookieName {
-		t.Fatal("a session sealed with the old key was not re-sealed")
+	if rec.Code != 404 || len(resealed) != 1 || resealed[0].Name != cookieName {
+		t.Fatalf("old key: %d, a session sealed with it was not re-sealed (%d cookies)", rec.Code, len(resealed))
 	}
-
-	newOnly := newMiddlewareFor(t, h, WithKeys(newHash, newBlock))
-	check := newOnly.Require()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	if rec := newRecorder(check, "GET", "/x", http.Header{"Cookie": {cookieName + "=" + resealed[0].Value}}); rec.Code != 200 || len(rec.Result().Cookies()) != 0 {
+	newOnly := h.sibling(oidcsession.WithKeys(newHash, newBlock)).Require()(http.NotFoundHandler())
+	if rec := serve(newOnly, "GET", "/x", withCookie(cookieName+"="+resealed[0].Value)); rec.Code != 404 || len(rec.Result().Cookies()) != 0 {
 		t.Fatalf("re-sealed cookie under the new key alone: %d", rec.Code)
 	}
-	if rec := newRecorder(check, "GET", "/x", oldCookie); rec.Code != 401 {
+	if rec := serve(newOnly, "GET", "/x", withCookie(old)); rec.Code != 401 {
 		t.Fatalf("retired key still opens: %d", rec.Code)
 	}
 }
 
-// bigClaims makes the provider's access tokens about size bytes long.
-func bigClaims(size int) map[string]any {
-	return map[string]any{"padding": strings.Repeat("p", size*3/4)}
+// sibling is another Middleware for the harness's provider and clock.
+func (h *harness) sibling(opts ...oidcsession.Option) *oidcsession.Middleware {
+	h.t.Helper()
+	m, err := oidcsession.New(discover(h.t, h.op), oauth2.Config{ClientID: h.op.ClientID(), ClientSecret: h.op.ClientSecret(), RedirectURL: h.app.URL + "/auth/callback"},
+		append([]oidcsession.Option{oidcsession.WithKeys(hashKey, blockKey), oidcsession.WithClock(h.clock.Now)}, opts...)...)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return m
 }
 
 func TestChunkingWithLargeTokens(t *testing.T) {
-	h := newHarness(t, harnessConfig{op: oidcsessiontest.Config{AccessTokenClaims: bigClaims(8192)}})
-	r := h.get(h.client, "/test/signin", nil)
-	lines := setCookies(r, cookieName)
+	h := newHarness(t, setup{op: oidcsessiontest.Config{AccessTokenClaims: map[string]any{"padding": strings.Repeat("p", 6144)}}})
+	lines := setCookies(h.b.get("/test/signin", nil), cookieName)
 	if len(lines) < 3 {
 		t.Fatalf("an 8 KB token was stored in %d cookies", len(lines))
 	}
 	for i, l := range lines {
-		if len(l) > maxSetCookie {
-			t.Fatalf("chunk %d is %d bytes", i, len(l))
-		}
-		if !strings.HasPrefix(l, cookieName+"."+strconv.Itoa(i)+"=") {
-			t.Fatalf("chunk %d named %.30s", i, l)
+		if len(l) > 4096 || !strings.HasPrefix(l, cookieName+"."+strconv.Itoa(i)+"=") {
+			t.Fatalf("chunk %d: %d bytes, %.30s", i, len(l), l)
 		}
 	}
-	if r := h.get(h.client, "/api/x", nil); r.StatusCode != 200 {
-		t.Fatalf("chunked session: %d %s", r.StatusCode, r.body)
-	}
+	h.b.me()
 	h.clock.Advance(6 * time.Minute)
-	if r := h.get(h.client, "/app/x", nil); r.StatusCode != 200 {
-		t.Fatalf("chunked refresh: %d %s", r.StatusCode, r.body)
-	}
+	h.b.me()
 	h.op.FailNextRefreshes(1, 400, "invalid_grant")
 	h.clock.Advance(6 * time.Minute)
-	r = h.get(h.client, "/app/x", nil)
-	if r.StatusCode != 401 || !clearsSession(r, cookieName) || len(setCookies(r, cookieName)) < 3 {
-		t.Fatalf("terminal failure did not clear every chunk: %d, %d lines", r.StatusCode, len(setCookies(r, cookieName)))
+	r := h.b.get("/app", nil)
+	if r.status != 401 || !clears(r, cookieName) || len(setCookies(r, cookieName)) < 3 {
+		t.Fatalf("terminal failure did not clear every chunk: %d, %d lines", r.status, len(setCookies(r, cookieName)))
 	}
 }
 
-func TestShrinkingBackToOneCookie(t *testing.T) {
-	st := &cookieStore{sealer: newSealer(&config{keyPairs: [][]byte{testHashKey, testBlockKey}, maxChunks: 5, absoluteLifetime: time.Hour}), name: cookieName, absolute: time.Hour, now: time.Now}
-	big := sampleSession()
-	big.created = time.Now()
-	big.accessToken = newToken(fakeJWT(`{"sub":"user-1"}`, 9000))
-	rec := httptest.NewRecorder()
-	if err := st.save(rec, httptest.NewRequest("GET", "/", nil), big); err != nil {
-		t.Fatal(err)
+func TestSessionTooLargeAtSignIn(t *testing.T) {
+	h := newHarness(t, setup{
+		op:   oidcsessiontest.Config{AccessTokenClaims: map[string]any{"padding": strings.Repeat("p", 20000)}},
+		opts: []oidcsession.Option{oidcsession.WithMaxChunks(2)},
+	})
+	if r := h.b.get("/test/signin", nil); r.status != 500 || !strings.Contains(r.body, "too large") {
+		t.Fatalf("%d %s", r.status, r.body)
 	}
-	var jar []string
-	for _, c := range rec.Result().Cookies() {
-		jar = append(jar, c.Name+"="+c.Value)
-	}
-	if len(jar) < 3 {
-		t.Fatalf("%d chunks", len(jar))
-	}
-	req := httptest.NewRequest("GET", "/", nil)
-	req.Header.Set("Cookie", strings.Join(jar, "; "))
-	if s, err := st.load(req); err != nil || s.AccessToken() != big.AccessToken() {
-		t.Fatalf("chunked load: %v", err)
-	}
-
-	small := sampleSession()
-	small.created = time.Now()
-	rec = httptest.NewRecorder()
-	if err := st.save(rec, req, small); err != nil {
-		t.Fatal(err)
-	}
-	var wrote, deleted []string
-	for _, c := range rec.Result().Cookies() {
-		if c.MaxAge < 0 {
-			deleted = append(deleted, c.Name)
-		} else {
-			wrote = append(wrote, c.Name)
-		}
-	}
-	if len(wrote) != 1 || wrote[0] != cookieName || len(deleted) != len(jar) {
-		t.Fatalf("wrote %v, deleted %v of %d chunks", wrote, deleted, len(jar))
-	}
-}
-
-func TestSessionTooLarge(t *testing.T) {
-	st := &cookieStore{sealer: newSealer(&config{keyPairs: [][]byte{testHashKey, testBlockKey}, maxChunks: 2, absoluteLifetime: time.Hour}), name: cookieName, absolute: time.Hour, now: time.Now}
-	s := sampleSession()
-	s.accessToken = newToken(fakeJWT(`{}`, 20000))
-	if err := st.save(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil), s); err == nil || !strings.Contains(err.Error(), "too large") {
-		t.Fatalf("got %v", err)
+	if h.stats().Revocations != 1 {
+		t.Fatal("the refresh token of a session that could not be stored was not revoked")
 	}
 }
 
 func TestInsecureCookies(t *testing.T) {
-	h := newHarness(t, harnessConfig{opts: []Option{WithInsecureCookies()}})
-	r := h.get(h.client, "/test/signin", nil)
-	lines := setCookies(r, "oidcsession=")
+	h := newHarness(t, setup{opts: []oidcsession.Option{oidcsession.WithInsecureCookies()}})
+	lines := setCookies(h.b.get("/test/signin", nil), "oidcsession=")
 	if len(lines) != 1 || strings.Contains(lines[0], "Secure") {
-		t.Fatalf("development cookie: %d lines", len(lines))
+		t.Fatalf("development cookie: %v", lines)
 	}
 }
 
-func TestFindCookie(t *testing.T) {
-	h := http.Header{"Cookie": {`a=1; session.0=x;session=v1 ; b="q"`, "session=second"}}
-	tests := []struct{ name, want string }{{"session", "v1"}, {"a", "1"}, {"b", "q"}, {"session.0", "x"}, {"sess", ""}}
-	for _, tt := range tests {
-		if got, _ := findCookie(h, tt.name); got != tt.want {
-			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+// TestStrayChunksAreDeleted (issue 6.10): every cookie in the session's
+// namespace that the session does not use is deleted when the session is
+// written or cleared: orphan chunks, non-canonical indices and indices at
+// or past the chunk limit.
+func TestStrayChunksAreDeleted(t *testing.T) {
+	strays := []string{cookieName + ".01", cookieName + ".-1", cookieName + ".+0", cookieName + ".5", cookieName + ".100", cookieName + ".x"}
+	junk := func(names ...string) string {
+		var parts []string
+		for _, n := range names {
+			parts = append(parts, n+"=junk")
 		}
+		return strings.Join(parts, "; ")
+	}
+	deleted := func(r response) map[string]bool {
+		out := map[string]bool{}
+		for _, l := range r.header.Values("Set-Cookie") {
+			if name, _, ok := strings.Cut(l, "="); ok && strings.Contains(l, "Max-Age=0") {
+				out[name] = true
+			}
+		}
+		return out
+	}
+	h := newHarness(t, setup{})
+	if r := h.b.get("/api/me", withCookie(junk(cookieName+".1"))); r.status != 401 || !deleted(r)[cookieName+".1"] {
+		t.Fatalf("orphan chunk: %d, deleted %v", r.status, deleted(r))
+	}
+	h.b.startSession()
+	h.clock.Advance(6 * time.Minute)
+	r := h.b.get("/app", withCookie(h.b.cookieHeader()+"; "+junk(strays...)))
+	for _, n := range strays {
+		if r.status != 200 || !deleted(r)[n] {
+			t.Errorf("%s not deleted by a write (%d, deleted %v)", n, r.status, deleted(r))
+		}
+	}
+	r = h.b.get("/api/me", withCookie(junk(append(strays, cookieName+".0")...)))
+	for _, n := range append(strays, cookieName+".0") {
+		if !deleted(r)[n] {
+			t.Errorf("%s of an untrusted session not deleted", n)
+		}
+	}
+}
+
+// TestPreviousReleaseCookieOpens: a cookie sealed by the previous release
+// (payload format version 1) still opens, and is rewritten in the current
+// format on the session's next write.
+func TestPreviousReleaseCookieOpens(t *testing.T) {
+	b, err := os.ReadFile("testdata/compat/session-v1.cookie")
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := oidcsessiontest.New(t, oidcsessiontest.Config{})
+	// The golden session was signed in at 2027-01-15T08:00:00Z (Unix
+	// 1.8e9) with a 5-minute access token; it is valid for its absolute
+	// lifetime from then.
+	clock := oidcsessiontest.NewClock(time.Unix(1_800_000_000, 0).Add(time.Minute))
+	m, err := oidcsession.New(discover(t, op), oauth2.Config{ClientID: "client"},
+		oidcsession.WithKeys(hashKey, blockKey), oidcsession.WithClock(clock.Now), oidcsession.WithLifetime(100*365*24*time.Hour, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen *oidcsession.Session
+	rec := serve(m.Require()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen, _ = oidcsession.FromContext(r.Context()) })),
+		"GET", "/", withCookie(cookieName+"="+strings.TrimSpace(string(b))))
+	if rec.Code != 200 || seen == nil || seen.Subject() != "user-1" || !seen.HasRefreshToken() {
+		t.Fatalf("version 1 cookie: %d %v", rec.Code, seen)
+	}
+	var ui map[string]any
+	if ok, err := seen.UserInfo(&ui); !ok || err != nil || ui["name"] != "Test User" {
+		t.Fatalf("userinfo of a version 1 cookie: %v %v", ui, err)
 	}
 }

@@ -13,147 +13,126 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/oidcsession/oidcsession/internal/provider"
+	"github.com/oidcsession/oidcsession/internal/state"
 )
 
 // grant performs one refresh-token grant and builds the session that
-// follows old. Every way the grant can end is decided here: a failure is
-// classified (see classify); a session that no longer fits its storage is
-// trimmed of what can be fetched again or, failing that, ended after its
-// new refresh token is revoked, so no rotated token is silently lost.
+// follows old. Every way a grant can end is decided here: a failure is
+// classified (refreshFailure); a session that no longer fits its storage
+// is trimmed of what can be fetched again or, failing that, ended after
+// its new refresh token is revoked, so no rotated token is silently lost.
+// On a failure that keeps the session, the kept session is returned with
+// the error.
 func (m *Middleware) grant(ctx context.Context, old *Session, opts RefreshOptions) (*Session, error) {
-	ctx = m.providerContext(ctx)
-	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {old.refreshToken}}
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {old.d.RefreshToken}}
 	if len(opts.Scopes) > 0 {
 		form.Set("scope", strings.Join(opts.Scopes, " "))
 	}
 	for _, r := range opts.Resource {
 		form.Add("resource", r)
 	}
-	tok, err := m.tokenRequest(ctx, form)
+	tok, err := m.client.Token(ctx, form)
 	if err != nil {
-		re := classify(err, !opts.isZero())
-		if re.spent {
-			kept := old.clone()
-			kept.refreshToken = ""
-			return kept, re
+		re := refreshFailure(err, !opts.isZero())
+		switch {
+		case re.spent:
+			kept := old.d.Clone()
+			kept.RefreshToken = ""
+			return old.with(kept), re
+		case re.Class == RefreshTerminal:
+			return nil, re
 		}
 		return old, re
 	}
-	s, err := m.sessionFromRefresh(ctx, old, tok)
+	d, err := m.sessionFromRefresh(m.providerContext(ctx), old.d, tok)
 	if err != nil {
 		return nil, &RefreshError{Class: RefreshTerminal, Err: err}
 	}
-	fitted, err := m.fit(ctx, s, "refresh")
-	if err != nil {
+	if d, err = m.fit(ctx, d, "refresh"); err != nil {
 		return nil, &RefreshError{Class: RefreshTerminal, Err: err}
 	}
-	return fitted, nil
+	return old.with(d), nil
 }
 
-// fit returns s as it can be stored: unchanged, or without its cached
-// userinfo claims when only they do not fit (they can be fetched again).
-// When even that does not fit, it revokes s's refresh token at the
-// provider, since the session cannot be kept and the token must not
-// outlive it, and returns an error matching ErrSessionTooLarge.
-func (m *Middleware) fit(ctx context.Context, s *Session, when string) (*Session, error) {
-	err := m.store.fits(s)
-	if err == nil {
-		return s, nil
-	}
-	if len(s.userInfo) > 0 {
-		trimmed := s.clone()
-		trimmed.userInfo = nil
-		if m.store.fits(trimmed) == nil {
-			m.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "oidcsession: session too large for its cookies; dropped the cached userinfo claims",
-				slog.String("after", when), slog.String("subject", s.subject))
-			return trimmed, nil
-		}
-	}
-	m.revokeEnded(ctx, s, "the session is too large to store")
-	return nil, err
-}
-
-// classify sorts a token-endpoint failure by data, never by message text:
-// the OAuth error code first, then the HTTP status. A failure without an
-// answer (network, timeout, unreadable body) is transient. When the request
-// narrowed the grant (RefreshOptions), invalid_scope and invalid_target are
-// refusals of the options, not of the session. Providers check the scope
-// before spending the refresh token (RFC 6749 section 6 ties it to the
-// original grant; oidc-provider does so), so the token is kept; a resource
-// may be checked after the token was spent (oidc-provider does), so after
-// invalid_target the token counts as spent and is never presented again.
-func classify(err error, narrowed bool) *RefreshError {
-	var re *oauth2.RetrieveError
-	if !errors.As(err, &re) {
+// refreshFailure is the one table from a failed refresh to its class,
+// driven by data, never by message text:
+//
+//   - no answer, 5xx, 429, temporarily_unavailable: transient, the token
+//     was not spent;
+//   - a success answer that cannot be used: terminal (the provider acted,
+//     so the token may be spent);
+//   - with RefreshOptions, invalid_scope: rejected, token kept (providers
+//     check scope before spending it: RFC 6749 section 6 ties it to the
+//     original grant, and oidc-provider does); invalid_target, or
+//     invalid_request (Dex's answer to a scope beyond the grant): rejected,
+//     and the token counts as spent (a provider may check the resource
+//     after spending it, as oidc-provider does, and nothing says when
+//     invalid_request is decided);
+//   - any other refusal: terminal.
+func refreshFailure(err error, narrowed bool) *RefreshError {
+	var pe *provider.Error
+	if !errors.As(err, &pe) {
 		return &RefreshError{Class: RefreshTransient, Err: err}
 	}
-	switch re.ErrorCode {
-	case "temporarily_unavailable":
+	switch pe.Class() {
+	case provider.Unavailable:
 		return &RefreshError{Class: RefreshTransient, Err: err}
-	case "invalid_scope":
-		if narrowed {
-			return &RefreshError{Class: RefreshRejected, Err: err}
-		}
-	case "invalid_target":
-		if narrowed {
-			return &RefreshError{Class: RefreshRejected, Err: err, spent: true}
-		}
-	}
-	if re.Response != nil {
-		switch re.Response.StatusCode {
-		case 400, 401, 403:
-			return &RefreshError{Class: RefreshTerminal, Err: err}
-		}
-	}
-	switch re.ErrorCode {
-	case "invalid_grant", "invalid_client", "unauthorized_client", "unsupported_grant_type", "invalid_request":
+	case provider.Unusable:
 		return &RefreshError{Class: RefreshTerminal, Err: err}
 	}
-	return &RefreshError{Class: RefreshTransient, Err: err}
+	switch {
+	case narrowed && pe.Code == "invalid_scope":
+		return &RefreshError{Class: RefreshRejected, Err: err}
+	case narrowed && (pe.Code == "invalid_target" || pe.Code == "invalid_request"):
+		return &RefreshError{Class: RefreshRejected, Err: err, spent: true}
+	}
+	return &RefreshError{Class: RefreshTerminal, Err: err}
 }
 
 // sessionFromRefresh builds the session that follows old after a refresh.
 // A returned ID token is verified and must name the same issuer, subject
-// and audience as the original (OIDC Core 12.2); a missing one keeps the old
-// claims; a missing refresh token keeps the old one.
-func (m *Middleware) sessionFromRefresh(ctx context.Context, old *Session, tok *oauth2.Token) (*Session, error) {
+// and audience as the original (OIDC Core 12.2); a missing one keeps the
+// old claims; a missing refresh token keeps the old one.
+func (m *Middleware) sessionFromRefresh(ctx context.Context, old *state.Session, tok *oauth2.Token) (*state.Session, error) {
 	now := m.cfg.now()
-	s := old.clone()
-	s.accessToken = newToken(tok.AccessToken)
-	s.tokenType = tok.TokenType
-	s.tokenAt = now
-	s.lastSeen = now
-	s.expiry = m.tokenExpiry(tok, s.accessToken, now)
+	d := old.Clone()
+	d.AccessToken = state.NewToken(tok.AccessToken)
+	d.TokenType, d.TokenAt, d.LastSeen = tok.TokenType, now, now
+	d.Expiry = m.tokenExpiry(tok, d.AccessToken, now)
 	if tok.RefreshToken != "" {
-		s.refreshToken = tok.RefreshToken
+		d.RefreshToken = tok.RefreshToken
 	}
 	if scope, ok := tok.Extra("scope").(string); ok && scope != "" {
-		s.scope = scope
+		d.Scope = scope
 	}
-	raw, _ := tok.Extra("id_token").(string)
-	if raw == "" {
-		m.userInfoAfterRefresh(ctx, s) // best effort; never fails the refresh
-		return s, nil
+	if d.ID == "" {
+		d.ID = newSessionID() // a session from before IDs existed
 	}
-	idt, err := m.verifyIDToken(ctx, raw)
-	if err != nil {
-		return nil, fmt.Errorf("verifying refreshed ID token: %w", err)
+	if raw, _ := tok.Extra("id_token").(string); raw != "" {
+		idt, err := m.verifyIDToken(ctx, raw)
+		if err != nil {
+			return nil, fmt.Errorf("verifying refreshed ID token: %w", err)
+		}
+		if err := sameIdentity(old, idt); err != nil {
+			return nil, err
+		}
+		d.IDToken = state.NewToken(raw)
 	}
-	if err := sameIdentity(old, idt); err != nil {
-		return nil, err
+	if m.cfg.signIn.userInfoOnRefresh {
+		m.addUserInfo(ctx, d, "refresh") // best effort; never fails the refresh
 	}
-	s.idToken = newToken(raw)
-	m.userInfoAfterRefresh(ctx, s) // best effort; never fails the refresh
-	return s, nil
+	return d, nil
 }
 
 // sameIdentity checks OIDC Core 12.2: a refreshed ID token keeps the
 // original iss, sub and aud.
-func sameIdentity(old *Session, idt *oidc.IDToken) error {
-	if idt.Subject != old.subject {
+func sameIdentity(old *state.Session, idt *oidc.IDToken) error {
+	if idt.Subject != old.Subject {
 		return fmt.Errorf("%w: sub changed", ErrIDTokenMismatch)
 	}
-	payload := old.idToken.payload()
+	payload := old.IDToken.Payload()
 	if payload == nil {
 		return nil
 	}
@@ -194,25 +173,22 @@ func (a *audience) UnmarshalJSON(b []byte) error {
 }
 
 // tokenExpiry computes the access token's expiry with our clock: from
-// expires_in when the provider sent it (x/oauth2 uses the wall clock), else
-// the token's own exp claim when it is a JWT, else whatever x/oauth2 found.
-func (m *Middleware) tokenExpiry(tok *oauth2.Token, at *token, now time.Time) time.Time {
+// expires_in when the provider sent it, else the token's own exp claim
+// when it is a JWT, else whatever the caller's token says.
+func (m *Middleware) tokenExpiry(tok *oauth2.Token, at *state.Token, now time.Time) time.Time {
+	var secs int64
 	switch v := tok.Extra("expires_in").(type) {
 	case float64:
-		if v > 0 && v < 1<<31 {
-			return now.Add(time.Duration(v) * time.Second)
-		}
-	case string:
-		var n int64
-		if _, err := fmt.Sscan(v, &n); err == nil && n > 0 && n < 1<<31 {
-			return now.Add(time.Duration(n) * time.Second)
-		}
+		secs = int64(v)
 	case json.Number:
-		if n, err := v.Int64(); err == nil && n > 0 && n < 1<<31 {
-			return now.Add(time.Duration(n) * time.Second)
-		}
+		secs, _ = v.Int64()
+	case string:
+		_, _ = fmt.Sscan(v, &secs)
 	}
-	if p := at.payload(); p != nil {
+	if secs > 0 && secs < 1<<31 {
+		return now.Add(time.Duration(secs) * time.Second)
+	}
+	if p := at.Payload(); p != nil {
 		var c struct {
 			Exp int64 `json:"exp"`
 		}
@@ -221,4 +197,58 @@ func (m *Middleware) tokenExpiry(tok *oauth2.Token, at *token, now time.Time) ti
 		}
 	}
 	return tok.Expiry
+}
+
+// fit returns d as it can be stored: unchanged, or without its cached
+// userinfo claims when only they do not fit (they can be fetched again).
+// When even that does not fit, it revokes d's refresh token at the
+// provider, since the session cannot be kept and the token must not
+// outlive it, and returns an error matching ErrSessionTooLarge.
+func (m *Middleware) fit(ctx context.Context, d *state.Session, when string) (*state.Session, error) {
+	err := m.storage.fits(d)
+	if err == nil {
+		return d, nil
+	}
+	if len(d.UserInfo) > 0 {
+		trimmed := d.Clone()
+		trimmed.UserInfo = nil
+		if m.storage.fits(trimmed) == nil {
+			m.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "oidcsession: session too large for its cookies; dropped the cached userinfo claims",
+				slog.String("after", when), slog.String("subject", d.Subject))
+			return trimmed, nil
+		}
+	}
+	m.revokeAtProvider(ctx, d, "the session is too large to store")
+	return nil, err
+}
+
+// afterGrant logs the outcome and calls the hooks; a panicking hook is
+// logged, not allowed to take the process down.
+func (m *Middleware) afterGrant(ctx context.Context, s *Session, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			m.cfg.logger.LogAttrs(ctx, slog.LevelError, "oidcsession: refresh hook panicked")
+		}
+	}()
+	if err == nil {
+		m.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "oidcsession: session refreshed",
+			slog.String("subject", s.d.Subject), slog.Time("expiry", s.d.Expiry))
+		if m.cfg.onRefreshed != nil {
+			m.cfg.onRefreshed(ctx, s)
+		}
+		return
+	}
+	var re *RefreshError
+	if !errors.As(err, &re) {
+		re = &RefreshError{Class: RefreshTransient, Err: err}
+	}
+	level := slog.LevelWarn
+	if errors.Is(err, ErrSessionTooLarge) {
+		level = slog.LevelError
+	}
+	m.cfg.logger.LogAttrs(ctx, level, "oidcsession: refresh failed",
+		slog.String("class", re.Class.String()), slog.String("error", re.Error()))
+	if m.cfg.onRefreshFailed != nil {
+		m.cfg.onRefreshFailed(ctx, re)
+	}
 }

@@ -1,4 +1,4 @@
-package oidcsession
+package oidcsession_test
 
 import (
 	"context"

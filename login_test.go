@@ -1,13 +1,13 @@
-package oidcsession
+package oidcsession_test
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/oidcsession/oidcsession"
 	"github.com/oidcsession/oidcsession/oidcsessiontest"
 )
 
@@ -15,127 +15,60 @@ import (
 // the provider, a Require'd page, inline refresh after expiry, the
 // try-refresh contract, and sign-out.
 func TestWholeFlow(t *testing.T) {
-	a := newLoginApp(t, oidcsessiontest.Config{})
-	b := newBrowser(t)
-
-	// An unauthenticated page visit goes through the provider and back.
-	r := b.page(t, a.srv.URL+"/app")
-	if r.status != http.StatusOK || r.body != "hello user-1" || r.url.Path != "/app" {
+	h := newHarness(t, setup{})
+	b := h.b
+	r := b.page("/app")
+	if r.status != http.StatusOK || r.who(t).Subject != "user-1" || r.url.Path != "/app" {
 		t.Fatalf("after sign-in: %s %d %q", r.url, r.status, r.body)
 	}
-	if got := len(b.authorizeRequests()); got != 1 {
+	if got := len(b.visits("/authorize")); got != 1 {
 		t.Fatalf("authorize requests = %d, want 1", got)
 	}
-	if a.hasCookie(b, "oidcsession-flow.") {
-		t.Errorf("flow cookie left after sign-in: %v", a.cookieNames(b))
+	for _, n := range b.cookieNames() {
+		if strings.Contains(n, "-flow.") {
+			t.Errorf("flow cookie left after sign-in: %v", b.cookieNames())
+		}
 	}
-
-	// Past expiry, the page refreshes inline.
-	a.clock.Advance(6 * time.Minute)
-	if r := b.page(t, a.srv.URL+"/app"); r.status != http.StatusOK || r.body != "hello user-1" {
-		t.Fatalf("after expiry: %d %q", r.status, r.body)
+	h.clock.Advance(6 * time.Minute)
+	if r := b.page("/app"); r.status != http.StatusOK || h.stats().Grants["refresh_token"] != 1 {
+		t.Fatalf("after expiry: %d, %d grants", r.status, h.stats().Grants["refresh_token"])
 	}
-	if got := a.op.Grants("refresh_token"); got != 1 {
-		t.Fatalf("refresh grants = %d, want 1", got)
-	}
-
-	// The try-refresh route: 401, refresh, retry.
-	a.clock.Advance(6 * time.Minute)
-	r = send(t, b.Client, http.MethodGet, a.srv.URL+"/api/me", "application/json", nil)
-	if r.status != http.StatusUnauthorized || r.json(t)["error"] != "try_refresh" {
+	h.clock.Advance(6 * time.Minute)
+	if r := b.get("/api/me", jsonAccept); r.status != 401 || r.json(t)["error"] != "try_refresh" {
 		t.Fatalf("expired API call: %d %s", r.status, r.body)
 	}
-	r = send(t, b.Client, http.MethodPost, a.srv.URL+"/auth/refresh", "application/json", csrfHeader)
-	if r.status != http.StatusOK || r.json(t)["expires_at"] == nil {
+	if r := b.refresh(); r.status != 200 {
 		t.Fatalf("refresh: %d %s", r.status, r.body)
 	}
-	r = send(t, b.Client, http.MethodGet, a.srv.URL+"/api/me", "application/json", nil)
-	if r.status != http.StatusOK || r.json(t)["sub"] != "user-1" {
+	if r := b.get("/api/me", jsonAccept); r.status != 200 || h.stats().Grants["refresh_token"] != 2 {
 		t.Fatalf("retried API call: %d %s", r.status, r.body)
 	}
-	if got := a.op.Grants("refresh_token"); got != 2 {
-		t.Fatalf("refresh grants = %d, want 2", got)
-	}
-
-	// Sign out: revoked, cookies gone, off to end_session.
-	r = send(t, b.noFollow(), http.MethodPost, a.srv.URL+"/auth/logout", pageAccept, csrfHeader)
-	if r.status != http.StatusSeeOther {
-		t.Fatalf("logout: %d %s", r.status, r.body)
-	}
+	r = b.post("/auth/logout", http.Header{oidcsession.CSRFHeader: {"1"}, "Accept": pageAccept["Accept"]})
 	loc, _ := url.Parse(r.header.Get("Location"))
-	if !strings.HasPrefix(loc.String(), a.op.Issuer()+"/end_session?") || loc.Query().Get("id_token_hint") == "" || loc.Query().Get("client_id") != a.op.ClientID() {
-		t.Fatalf("logout redirected to %s", loc)
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(loc.String(), h.op.Issuer()+"/end_session?") || loc.Query().Get("id_token_hint") == "" || loc.Query().Get("client_id") != h.op.ClientID() {
+		t.Fatalf("logout: %d to %s", r.status, loc)
 	}
-	if got := a.op.Revocations(); got != 1 {
-		t.Fatalf("revocations = %d, want 1", got)
+	if h.stats().Revocations != 1 || strings.Contains(b.cookieHeader(), cookieName) {
+		t.Fatalf("after sign-out: %d revocations, cookies %v", h.stats().Revocations, b.cookieNames())
 	}
-	if a.hasCookie(b, "oidcsession") {
-		t.Fatalf("cookies left after sign-out: %v", a.cookieNames(b))
-	}
-	if r := b.page(t, loc.String()); r.status != http.StatusOK {
+	if r := b.page(loc.String()); r.status != http.StatusOK || h.stats().EndSessions != 1 {
 		t.Fatalf("end_session: %d", r.status)
 	}
-	if got := a.op.EndSessions(); got != 1 {
-		t.Fatalf("end sessions = %d, want 1", got)
-	}
-	r = send(t, b.Client, http.MethodGet, a.srv.URL+"/api/me", "application/json", nil)
-	if r.status != http.StatusUnauthorized || r.json(t)["error"] != "unauthenticated" {
+	if r := b.get("/api/me", jsonAccept); r.status != 401 || r.json(t)["error"] != "unauthenticated" {
 		t.Fatalf("after sign-out: %d %s", r.status, r.body)
 	}
 }
 
-// TestReturnToRefusesOpenRedirects checks every form of off-site target
-// falls back to "/", both in safeReturnTo and through a real sign-in.
-func TestReturnToRefusesOpenRedirects(t *testing.T) {
-	tests := []struct {
-		name, in, want string
-	}{
-		{"empty", "", "/"},
-		{"root", "/", "/"},
-		{"local path", "/app", "/app"},
-		{"local path with query", "/app/x?tab=2&q=a//b", "/app/x?tab=2&q=a//b"},
-		{"scheme-relative", "//evil.com", "/"},
-		{"triple slash", "///evil.com", "/"},
-		{"backslash after slash", `/\evil.com`, "/"},
-		{"double backslash", `\\evil.com`, "/"},
-		{"absolute https", "https://evil.com", "/"},
-		{"absolute http", "http://evil.com/app", "/"},
-		{"scheme without slashes", "http:evil", "/"},
-		{"javascript", "javascript:alert(1)", "/"},
-		{"data", "data:text/html,<script>alert(1)</script>", "/"},
-		{"leading space", " /x", "/"},
-		{"tab injection", "/\t/evil.com", "/"},
-		{"newline injection", "/x\r\nLocation: https://evil.com", "/"},
-		{"encoded slash", "/%2F/evil.com", "/"},
-		{"encoded slash lowercase", "/%2f%2fevil.com", "/"},
-		{"encoded backslash", "/%5Cevil.com", "/"},
-		{"relative", "app", "/"},
-		{"userinfo", "//user@evil.com", "/"},
-		{"too long", "/" + strings.Repeat("a", maxReturnTo), "/"},
-		{"dot segments stay local", "/a/..//evil.com", "/a/..//evil.com"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := safeReturnTo(tt.in); got != tt.want {
-				t.Errorf("safeReturnTo(%q) = %q, want %q", tt.in, got, tt.want)
-			}
-		})
-	}
-
-	a := newLoginApp(t, oidcsessiontest.Config{})
-	for _, tt := range tests {
-		t.Run("flow/"+tt.name, func(t *testing.T) {
-			b := newBrowser(t)
-			r := b.page(t, a.srv.URL+"/auth/login?return_to="+url.QueryEscape(tt.in))
-			if r.status != http.StatusOK && r.status != http.StatusNotFound {
-				t.Fatalf("sign-in: %d %s", r.status, r.body)
-			}
-			app, _ := url.Parse(a.srv.URL)
-			if r.url.Host != app.Host {
-				t.Fatalf("sign-in with return_to %q ended off-site at %s", tt.in, r.url)
-			}
-			if tt.want == "/" && r.url.Path != "/" {
-				t.Fatalf("return_to %q landed on %s, want /", tt.in, r.url)
+// TestReturnToThroughSignIn: whatever return_to a link carries, the
+// sign-in ends on this site.
+func TestReturnToThroughSignIn(t *testing.T) {
+	h := newHarness(t, setup{})
+	for _, in := range []string{"", "/app", "//evil.com", `/\evil.com`, "https://evil.com", "javascript:alert(1)", "/%2F/evil.com", "/x\r\nLocation: https://evil.com"} {
+		t.Run(in, func(t *testing.T) {
+			r := h.newBrowser().page("/auth/login?return_to=" + url.QueryEscape(in))
+			app, _ := url.Parse(h.app.URL)
+			if r.url.Host != app.Host || in != "/app" && r.url.Path != "/" {
+				t.Fatalf("sign-in with return_to %q ended at %s", in, r.url)
 			}
 		})
 	}
@@ -143,10 +76,11 @@ func TestReturnToRefusesOpenRedirects(t *testing.T) {
 
 // TestLoginAuthorizationRequest checks what the login handler sends.
 func TestLoginAuthorizationRequest(t *testing.T) {
-	a := newLoginApp(t, oidcsessiontest.Config{}, WithAuthParam("audience", "https://api.example.com"), WithAuthParams(map[string]string{"acr_values": "mfa"}))
-	tests := []struct {
-		name, query, wantPrompt string
-	}{
+	h := newHarness(t, setup{opts: []oidcsession.Option{
+		oidcsession.WithAuthParams(map[string]string{"audience": "https://api.example.com"}),
+		oidcsession.WithAuthParams(map[string]string{"acr_values": "mfa"}),
+	}})
+	tests := []struct{ name, query, wantPrompt string }{
 		{"no prompt", "", ""},
 		{"none", "?prompt=none", "none"},
 		{"login", "?prompt=login", "login"},
@@ -158,13 +92,12 @@ func TestLoginAuthorizationRequest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			u := a.startLogin(newBrowser(t), tt.query)
-			q := u.Query()
+			q := h.newBrowser().startLogin(tt.query).Query()
 			if got := q.Get("prompt"); got != tt.wantPrompt {
 				t.Errorf("prompt = %q, want %q", got, tt.wantPrompt)
 			}
 			for k, want := range map[string]string{
-				"response_type": "code", "client_id": a.op.ClientID(), "redirect_uri": a.srv.URL + "/auth/callback",
+				"response_type": "code", "client_id": h.op.ClientID(), "redirect_uri": h.app.URL + "/auth/callback",
 				"code_challenge_method": "S256", "audience": "https://api.example.com", "acr_values": "mfa",
 			} {
 				if got := q.Get(k); got != want {
@@ -181,181 +114,179 @@ func TestLoginAuthorizationRequest(t *testing.T) {
 			}
 		})
 	}
-	t.Run("method", func(t *testing.T) {
-		r := send(t, http.DefaultClient, http.MethodPost, a.srv.URL+"/auth/login", "", nil)
-		if r.status != http.StatusMethodNotAllowed {
-			t.Fatalf("POST /auth/login: %d", r.status)
-		}
-	})
+	if rec := serve(h.m.LoginHandler(), "POST", "/auth/login", nil); rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != "GET, HEAD" {
+		t.Fatalf("POST /auth/login: %d %q", rec.Code, rec.Header().Get("Allow"))
+	}
 }
 
-// TestLoginFlowCookie checks the flow cookie's attributes under secure
-// defaults and that a browser never holds more than maxFlows of them.
-func TestLoginFlowCookie(t *testing.T) {
-	a := newLoginApp(t, oidcsessiontest.Config{})
-	t.Run("secure defaults", func(t *testing.T) {
-		m := *a.m
-		m.cfg.insecureCookies = false
-		m.cfg.cookieName = "__Host-oidcsession"
-		m.cfg.sameSite = http.SameSiteStrictMode
-		m.sealer = newSealer(&m.cfg)
-		m.store = &cookieStore{sealer: m.sealer, name: m.cfg.cookieName, absolute: m.cfg.absoluteLifetime, now: m.cfg.now}
-		rec := httptest.NewRecorder()
-		m.LoginHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/auth/login", nil))
-		sc := rec.Header().Values("Set-Cookie")
-		if len(sc) != 1 {
+// TestFlowCookies checks the flow cookie's attributes, that two tabs can
+// sign in at once, and (issue 6.9) that however many sign-ins a browser
+// starts, with however long a return_to, its flow cookies stay within 4
+// and 3 KB, the oldest giving way, the newest still completing.
+func TestFlowCookies(t *testing.T) {
+	h := newHarness(t, setup{opts: []oidcsession.Option{oidcsession.WithSameSite(http.SameSiteStrictMode)}})
+	t.Run("attributes", func(t *testing.T) {
+		r := h.newBrowser().get("/auth/login", nil)
+		sc := r.header.Values("Set-Cookie")
+		if len(sc) != 1 || r.header.Get("Cache-Control") != "no-store" {
 			t.Fatalf("Set-Cookie = %q", sc)
 		}
-		for _, want := range []string{"__Host-oidcsession-flow.", "; Path=/", "; Max-Age=600", "; HttpOnly", "; Secure", "; SameSite=Lax"} {
+		for _, want := range []string{cookieName + "-flow.", "; Path=/", "; Max-Age=600", "; HttpOnly", "; Secure", "; SameSite=Lax"} {
 			if !strings.Contains(sc[0], want) {
 				t.Errorf("flow cookie %q lacks %q", sc[0], want)
 			}
 		}
-		if rec.Header().Get("Cache-Control") != "no-store" {
-			t.Errorf("Cache-Control = %q", rec.Header().Get("Cache-Control"))
-		}
 	})
 	t.Run("bounded", func(t *testing.T) {
-		b := newBrowser(t)
-		var first *url.URL
-		for i := range 2 * maxFlows {
-			u := a.startLogin(b, "")
+		b := h.newBrowser()
+		var first, last string
+		for i := range 8 {
+			u := b.startLogin("?return_to=/" + strings.Repeat("p", 500-i))
 			if i == 0 {
-				first = u
+				first = u.String()
 			}
-			a.clock.Advance(time.Second)
-			n := 0
-			for _, name := range a.cookieNames(b) {
-				if strings.HasPrefix(name, "oidcsession-flow.") {
-					n++
+			last = u.String()
+			h.clock.Advance(time.Second)
+			n, total := 0, 0
+			for _, c := range b.Jar.Cookies(mustURL(t, h.app.URL)) {
+				if strings.Contains(c.Name, "-flow.") {
+					n, total = n+1, total+len(c.Name)+1+len(c.Value)
 				}
 			}
-			if n > maxFlows {
-				t.Fatalf("after %d logins the browser holds %d flow cookies", i+1, n)
+			if n > 4 || total > 3072 {
+				t.Fatalf("after %d sign-ins: %d flow cookies, %d bytes", i+1, n, total)
 			}
 		}
-		// The oldest flow gave way; the newest ones still complete.
-		cb := a.authorize(b, first.String())
-		if r := b.page(t, cb.String()); r.status != http.StatusBadRequest {
+		if r := send(t, b.noFollow(), "GET", b.authorize(last).String(), nil); r.status != http.StatusSeeOther {
+			t.Fatalf("newest flow: %d %s", r.status, r.body)
+		}
+		if r := send(t, b.noFollow(), "GET", b.authorize(first).String(), jsonAccept); r.status != http.StatusBadRequest {
 			t.Fatalf("oldest flow: %d %s", r.status, r.body)
 		}
 	})
 	t.Run("two tabs", func(t *testing.T) {
-		b := newBrowser(t)
-		u1 := a.startLogin(b, "?return_to=/one")
-		u2 := a.startLogin(b, "?return_to=/two")
-		cb2 := a.authorize(b, u2.String())
-		cb1 := a.authorize(b, u1.String())
-		if r := send(t, b.noFollow(), http.MethodGet, cb1.String(), pageAccept, nil); r.status != http.StatusSeeOther || r.header.Get("Location") != "/one" {
-			t.Fatalf("tab 1: %d %q", r.status, r.header.Get("Location"))
-		}
-		if r := send(t, b.noFollow(), http.MethodGet, cb2.String(), pageAccept, nil); r.status != http.StatusSeeOther || r.header.Get("Location") != "/two" {
-			t.Fatalf("tab 2: %d %q", r.status, r.header.Get("Location"))
+		b := h.newBrowser()
+		u1, u2 := b.startLogin("?return_to=/one"), b.startLogin("?return_to=/two")
+		cb2, cb1 := b.authorize(u2.String()), b.authorize(u1.String())
+		for cb, want := range map[string]string{cb1.String(): "/one", cb2.String(): "/two"} {
+			if r := send(t, b.noFollow(), "GET", cb, nil); r.status != http.StatusSeeOther || r.header.Get("Location") != want {
+				t.Fatalf("tab %s: %d %q", want, r.status, r.header.Get("Location"))
+			}
 		}
 	})
 }
 
-// TestSilentSignIn checks WithSilentSignIn with and without a provider
-// session: no interaction when there is one, exactly one fallback when
-// there is not, and never a loop.
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
 func TestSilentSignIn(t *testing.T) {
 	t.Run("provider session", func(t *testing.T) {
-		a := newLoginApp(t, oidcsessiontest.Config{}, WithSilentSignIn())
-		a.op.SetLoggedIn(true)
-		b := newBrowser(t)
-		a.signIn(b)
-		reqs := b.authorizeRequests()
-		if len(reqs) != 1 || reqs[0].Query().Get("prompt") != "none" {
+		h := newHarness(t, setup{opts: []oidcsession.Option{oidcsession.WithSilentSignIn()}})
+		h.op.SetLoggedIn(true)
+		h.b.signIn()
+		if reqs := h.b.visits("/authorize"); len(reqs) != 1 || reqs[0].Query().Get("prompt") != "none" {
 			t.Fatalf("authorize requests = %v, want one with prompt=none", reqs)
 		}
 	})
 	t.Run("no provider session", func(t *testing.T) {
-		a := newLoginApp(t, oidcsessiontest.Config{}, WithSilentSignIn())
-		b := newBrowser(t)
-		a.signIn(b)
-		reqs := b.authorizeRequests()
-		if len(reqs) != 2 || reqs[0].Query().Get("prompt") != "none" || reqs[1].Query().Has("prompt") {
+		h := newHarness(t, setup{opts: []oidcsession.Option{oidcsession.WithSilentSignIn()}})
+		h.b.signIn()
+		reqs := h.b.visits("/authorize")
+		if len(reqs) != 2 || reqs[0].Query().Get("prompt") != "none" || reqs[1].Query().Has("prompt") || len(h.b.visits("/auth/callback")) != 2 {
 			t.Fatalf("authorize requests = %v, want prompt=none then interactive", reqs)
 		}
-		if len(b.callbacks()) != 2 {
-			t.Fatalf("callbacks = %v", b.callbacks())
-		}
-		// The provider session now exists: the next sign-in is silent.
-		b.mu.Lock()
-		b.visited = nil
-		b.mu.Unlock()
-		a.signIn(b)
-		if reqs := b.authorizeRequests(); len(reqs) != 1 || reqs[0].Query().Get("prompt") != "none" {
+		h.b.forget()
+		h.b.signIn() // the provider session now exists: silent
+		if reqs := h.b.visits("/authorize"); len(reqs) != 1 || reqs[0].Query().Get("prompt") != "none" {
 			t.Fatalf("second sign-in: %v", reqs)
 		}
 	})
-	t.Run("explicit prompt wins", func(t *testing.T) {
-		a := newLoginApp(t, oidcsessiontest.Config{}, WithSilentSignIn())
-		if got := a.startLogin(newBrowser(t), "?prompt=login").Query().Get("prompt"); got != "login" {
-			t.Fatalf("prompt = %q", got)
-		}
-	})
 	t.Run("fallback fails: no loop", func(t *testing.T) {
-		// An interactive attempt that still answers login_required is an
-		// error, not another round.
-		a := newLoginApp(t, oidcsessiontest.Config{}, WithSilentSignIn())
-		b := newBrowser(t)
-		u := a.startLogin(b, "")
-		cb := a.authorize(b, u.String())
+		h := newHarness(t, setup{opts: []oidcsession.Option{oidcsession.WithSilentSignIn()}})
+		b := h.b
+		cb := b.authorize(b.startLogin("").String())
 		if cb.Query().Get("error") != "login_required" {
 			t.Fatalf("silent attempt answered %v", cb.Query())
 		}
-		r := send(t, b.noFollow(), http.MethodGet, cb.String(), pageAccept, nil)
-		if r.status != http.StatusFound {
-			t.Fatalf("fallback: %d", r.status)
-		}
+		r := send(t, b.noFollow(), "GET", cb.String(), pageAccept)
 		fallback, _ := url.Parse(r.header.Get("Location"))
-		if fallback.Query().Has("prompt") {
-			t.Fatalf("fallback is not interactive: %s", fallback)
+		if r.status != http.StatusFound || fallback.Query().Has("prompt") {
+			t.Fatalf("fallback: %d %s", r.status, fallback)
 		}
-		q := url.Values{"state": {fallback.Query().Get("state")}, "error": {"login_required"}, "iss": {a.op.Issuer()}}
-		r = send(t, b.noFollow(), http.MethodGet, a.srv.URL+"/auth/callback?"+q.Encode(), pageAccept, nil)
+		q := url.Values{"state": {fallback.Query().Get("state")}, "error": {"login_required"}, "iss": {h.op.Issuer()}}
+		r = send(t, b.noFollow(), "GET", h.app.URL+"/auth/callback?"+q.Encode(), pageAccept)
 		if r.status != http.StatusUnauthorized || !strings.Contains(r.body, "Sign-in failed") {
 			t.Fatalf("failed fallback: %d %s", r.status, r.body)
 		}
 	})
 }
 
-// TestLoginOptionsValidation checks New refuses reserved authorization
-// parameters and bad logout URLs.
-func TestLoginOptionsValidation(t *testing.T) {
-	tests := []struct {
-		name    string
-		opt     Option
-		wantErr string
-	}{
-		{"audience ok", WithAuthParam("audience", "x"), ""},
-		{"state", WithAuthParam("state", "x"), `"state"`},
-		{"nonce", WithAuthParam("nonce", "x"), `"nonce"`},
-		{"code_challenge", WithAuthParams(map[string]string{"code_challenge": "x"}), `"code_challenge"`},
-		{"redirect_uri", WithAuthParam("redirect_uri", "https://evil"), `"redirect_uri"`},
-		{"client_id", WithAuthParam("client_id", "x"), `"client_id"`},
-		{"response_type", WithAuthParam("response_type", "token"), `"response_type"`},
-		{"scope", WithAuthParam("scope", "x"), `"scope"`},
-		{"case-insensitive", WithAuthParam("Redirect_URI", "x"), `"Redirect_URI"`},
-		{"response_mode", WithAuthParam("response_mode", "fragment"), `"response_mode"`},
-		{"empty name", WithAuthParam("", "x"), "not a parameter name"},
-		{"post-logout ok", WithPostLogoutRedirectURL("https://app.example.com/bye"), ""},
-		{"post-logout relative", WithPostLogoutRedirectURL("/bye"), "WithPostLogoutRedirectURL"},
-		{"post-logout javascript", WithPostLogoutRedirectURL("javascript:alert(1)"), "WithPostLogoutRedirectURL"},
+// consentOP follows OIDC Core section 11, as oidc-provider does:
+// offline_access, and so a refresh token, only with prompt=consent.
+var consentOP = oidcsessiontest.Config{OfflineAccessRequiresConsent: true}
+
+// TestPromptForInteractiveSignIn (issue 6.2): WithPrompt sets the prompt of
+// interactive sign-ins, the fallback after a failed silent attempt
+// included, so a provider that wants consent for offline_access issues a
+// refresh token.
+func TestPromptForInteractiveSignIn(t *testing.T) {
+	t.Run("plain", func(t *testing.T) {
+		h := newHarness(t, setup{op: consentOP, opts: []oidcsession.Option{oidcsession.WithPrompt("consent")}})
+		h.b.signIn()
+		if reqs := h.b.visits("/authorize"); len(reqs) != 1 || reqs[0].Query().Get("prompt") != "consent" || !h.b.me().HasRefreshToken {
+			t.Fatalf("authorize requests %v", reqs)
+		}
+	})
+	t.Run("fallback after silent", func(t *testing.T) {
+		h := newHarness(t, setup{op: consentOP, opts: []oidcsession.Option{oidcsession.WithSilentSignIn(), oidcsession.WithPrompt("consent")}})
+		h.b.signIn()
+		reqs := h.b.visits("/authorize")
+		if len(reqs) != 2 || reqs[0].Query().Get("prompt") != "none" || reqs[1].Query().Get("prompt") != "consent" || !h.b.me().HasRefreshToken {
+			t.Fatalf("authorize requests %v, want prompt=none then prompt=consent", reqs)
+		}
+	})
+	t.Run("the URL's prompt wins", func(t *testing.T) {
+		h := newHarness(t, setup{op: consentOP, opts: []oidcsession.Option{oidcsession.WithPrompt("consent")}})
+		if got := h.b.startLogin("?prompt=login").Query().Get("prompt"); got != "login" {
+			t.Fatalf("prompt = %q", got)
+		}
+	})
+}
+
+// TestSilentRenewal (issue 6.2): with silent sign-in, a session without a
+// refresh token whose access token expired is renewed on a page request by
+// a prompt=none round trip, not ended: the old cookie is kept until the
+// new session replaces it, and the absolute lifetime still counts from the
+// first sign-in.
+func TestSilentRenewal(t *testing.T) {
+	h := newHarness(t, setup{op: consentOP, opts: []oidcsession.Option{oidcsession.WithSilentSignIn()}})
+	h.op.SetLoggedIn(true)
+	h.b.signIn()
+	before := h.b.me()
+	if before.HasRefreshToken {
+		t.Fatal("prompt=none got a refresh token from a section 11 provider")
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := defaultConfig()
-			c.keyPairs = [][]byte{testHashKey, testBlockKey}
-			tt.opt(&c)
-			err := c.validate()
-			switch {
-			case tt.wantErr == "" && err != nil:
-				t.Fatalf("validate: %v", err)
-			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-				t.Fatalf("validate = %v, want an error mentioning %s", err, tt.wantErr)
-			}
-		})
+	h.clock.Advance(6 * time.Minute)
+	r := h.b.get("/app?x=1", pageAccept)
+	loc, _ := url.Parse(r.header.Get("Location"))
+	if r.status != http.StatusFound || !strings.HasPrefix(loc.String(), h.op.Issuer()+"/authorize") || loc.Query().Get("prompt") != "none" {
+		t.Fatalf("expired page: %d to %s, want a prompt=none authorization request", r.status, loc)
+	}
+	if len(setCookies(r, cookieName+"=")) != 0 {
+		t.Fatalf("the session was deleted before its renewal: %v", r.header.Values("Set-Cookie"))
+	}
+	page := h.b.page(loc.String())
+	if page.status != 200 || page.url.RequestURI() != "/app?x=1" {
+		t.Fatalf("renewal ended at %s with %d %q", page.url, page.status, page.body)
+	}
+	after := page.who(t)
+	if after.CreatedAt != before.CreatedAt || after.AccessToken == before.AccessToken {
+		t.Fatalf("renewed session: created %s (was %s)", after.CreatedAt, before.CreatedAt)
 	}
 }

@@ -2,14 +2,14 @@ package oidcsession
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/oidcsession/oidcsession/internal/state"
 )
 
 // logoutResponse is the logout handler's JSON answer.
@@ -25,6 +25,9 @@ type logoutResponse struct {
 //   - revokes the refresh token (else the access token) at the provider's
 //     revocation endpoint (RFC 7009), if it has one; a failure is logged
 //     and the sign-out goes on;
+//   - ends the session: with a Store its record is deleted, so no copy of
+//     the cookie works again on any replica; with cookies, older cookies of
+//     the session are no longer handed its successor in the grace window;
 //   - deletes the session cookies (every chunk) and any sign-in flow
 //     cookies;
 //   - sends the browser to the provider's end_session_endpoint with
@@ -43,22 +46,19 @@ func (m *Middleware) LogoutHandler() http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Add("Vary", "Cookie, Accept")
 		if err := m.checkStateChanging(r); err != nil {
-			m.fail(w, r, h, err)
+			h(w, r, err)
 			return
 		}
 		// Any readable session, even past its lifetimes: its refresh token
 		// may still work at the provider and should be revoked.
-		s, err := m.store.load(r)
-		if err != nil {
-			s = nil
+		var d *state.Session
+		if l, err := m.storage.load(r); err == nil {
+			d = l.s.d
+			m.signOut(r.Context(), l.s)
 		}
-		if s != nil {
-			m.engine.forget(s.refreshToken)
-			m.revoke(r.Context(), s)
-		}
-		m.store.clear(w, r)
+		m.storage.clear(w, r)
 		m.clearFlows(w, r)
-		target := m.logoutTarget(s)
+		target := m.logoutTarget(d)
 		if prefersJSON(r) {
 			writeJSON(w, http.StatusOK, logoutResponse{RedirectTo: target})
 			return
@@ -67,77 +67,58 @@ func (m *Middleware) LogoutHandler() http.Handler {
 	})
 }
 
-// revoke revokes the session's refresh token, or its access token when it
-// has none, and logs a failure. It runs detached from the request's
-// cancellation, bounded by the refresh timeout, so a client that goes away
-// does not leave a live refresh token behind.
-func (m *Middleware) revoke(ctx context.Context, s *Session) {
-	endpoint := m.meta.RevocationEndpoint
-	if endpoint == "" {
+// signOut ends s everywhere: at the provider (revocation), in the store,
+// and in the grace window of every replica.
+func (m *Middleware) signOut(ctx context.Context, s *Session) {
+	ctx = context.WithoutCancel(ctx)
+	m.engine.end(ctx, s.d.ID)
+	if err := m.storage.end(ctx, s); err != nil {
+		m.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "oidcsession: ending the session in the store failed", slog.String("error", err.Error()))
+	}
+	m.revokeAtProvider(ctx, s.d, "")
+}
+
+// revokeAtProvider revokes d's refresh token, or its access token when it
+// has none (RFC 7009), detached from the request's cancellation and bounded
+// by the refresh timeout, so a client that goes away does not leave a live
+// refresh token behind. why, when set, is a session the package ends on
+// its own, which it logs at error: the operator must learn that users are
+// being signed out. A failure is logged.
+func (m *Middleware) revokeAtProvider(ctx context.Context, d *state.Session, why string) {
+	if why != "" {
+		m.cfg.logger.LogAttrs(ctx, slog.LevelError, "oidcsession: ending the session: "+why+"; its tokens are revoked",
+			slog.String("subject", d.Subject))
+	}
+	if m.meta.RevocationEndpoint == "" {
 		return
 	}
-	tok, hint := s.refreshToken, "refresh_token"
+	tok, hint := d.RefreshToken, "refresh_token"
 	if tok == "" {
-		tok, hint = s.AccessToken(), "access_token"
+		tok, hint = d.AccessToken.String(), "access_token"
 	}
 	if tok == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.refreshTimeout)
 	defer cancel()
-	if err := m.revokeToken(ctx, endpoint, tok, hint); err != nil {
-		m.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "oidcsession: token revocation at sign-out failed; the session is cleared anyway",
-			slog.String("subject", s.subject), slog.String("token_type_hint", hint), slog.String("error", err.Error()))
+	if err := m.client.Revoke(ctx, tok, hint); err != nil {
+		m.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "oidcsession: token revocation failed; the session is ended anyway",
+			slog.String("subject", d.Subject), slog.String("token_type_hint", hint), slog.String("error", err.Error()))
 		return
 	}
-	m.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "oidcsession: signed out", slog.String("subject", s.subject))
-}
-
-// revokeEnded revokes the refresh token of a session the package is
-// ending on its own (see fit), and logs why at error: the operator must
-// learn that users are being signed out.
-func (m *Middleware) revokeEnded(ctx context.Context, s *Session, why string) {
-	m.cfg.logger.LogAttrs(ctx, slog.LevelError, "oidcsession: ending the session: "+why+"; its refresh token is revoked",
-		slog.String("subject", s.subject))
-	if m.meta.RevocationEndpoint == "" || s.refreshToken == "" {
-		return
+	if why == "" {
+		m.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "oidcsession: signed out", slog.String("subject", d.Subject))
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.refreshTimeout)
-	defer cancel()
-	if err := m.revokeToken(ctx, m.meta.RevocationEndpoint, s.refreshToken, "refresh_token"); err != nil {
-		m.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "oidcsession: revoking the refresh token of an ended session failed",
-			slog.String("subject", s.subject), slog.String("error", err.Error()))
-	}
-}
-
-// revokeToken is one RFC 7009 request, with client authentication as at
-// the token endpoint.
-func (m *Middleware) revokeToken(ctx context.Context, endpoint, tok, hint string) error {
-	form := url.Values{"token": {tok}, "token_type_hint": {hint}}
-	req, err := m.newClientPost(ctx, endpoint, form)
-	if err != nil {
-		return err
-	}
-	resp, err := m.cfg.httpClient.Do(req)
-	if err != nil {
-		return &loginError{kind: ErrProviderUnavailable, reason: "the revocation endpoint could not be reached", cause: &callError{endpoint: endpoint, err: err}}
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("oidcsession: revocation endpoint answered %d", resp.StatusCode)
-	}
-	return nil
 }
 
 // logoutTarget is where the browser goes after sign-out.
-func (m *Middleware) logoutTarget(s *Session) string {
-	after := m.cfg.login.postLogoutRedirectURL
+func (m *Middleware) logoutTarget(d *state.Session) string {
+	after := m.cfg.signIn.postLogoutRedirectURL
 	if ep := m.meta.EndSessionEndpoint; ep != "" {
 		if u, err := url.Parse(ep); err == nil {
 			q := u.Query()
-			if s != nil && s.idToken != nil {
-				q.Set("id_token_hint", s.IDToken())
+			if d != nil && d.IDToken != nil {
+				q.Set("id_token_hint", d.IDToken.String())
 			}
 			if after != "" {
 				q.Set("post_logout_redirect_uri", after)

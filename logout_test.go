@@ -1,212 +1,147 @@
-package oidcsession
+package oidcsession_test
 
 import (
-	"bytes"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/oidcsession/oidcsession"
 	"github.com/oidcsession/oidcsession/oidcsessiontest"
 )
 
-// failPath is a transport that fails requests to one path and passes the
-// rest to http.DefaultTransport.
-type failPath string
-
-func (p failPath) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Path == string(p) {
-		return nil, errors.New("injected network failure")
-	}
-	return http.DefaultTransport.RoundTrip(req)
-}
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// sessionOf returns the session b holds at the app.
-func (a *loginApp) sessionOf(b *browser) *Session {
-	a.t.Helper()
-	u, _ := url.Parse(a.srv.URL)
-	req := httptest.NewRequest(http.MethodGet, "/", nil)
-	for _, c := range b.Jar.Cookies(u) {
-		req.AddCookie(c)
-	}
-	s, err := a.m.store.load(req)
-	if err != nil {
-		a.t.Fatalf("no session: %v", err)
-	}
-	return s
+// logoutAs is the logout POST with an Accept header.
+func logoutAs(accept string) http.Header {
+	return http.Header{oidcsession.CSRFHeader: {"1"}, "Accept": {accept}}
 }
 
 func TestLogout(t *testing.T) {
 	t.Run("json", func(t *testing.T) {
-		a := newLoginApp(t, oidcsessiontest.Config{}, WithPostLogoutRedirectURL("http://app.example/bye"))
-		b := newBrowser(t)
-		a.signIn(b)
-		r := send(t, b.Client, http.MethodPost, a.srv.URL+"/auth/logout", "application/json", csrfHeader)
-		if r.status != http.StatusOK {
-			t.Fatalf("logout: %d %s", r.status, r.body)
-		}
+		h := newHarness(t, setup{opts: []oidcsession.Option{oidcsession.WithPostLogoutRedirectURL("http://app.example/bye")}})
+		h.b.signIn()
+		r := h.b.post("/auth/logout", csrf)
 		to, _ := url.Parse(r.json(t)["redirect_to"].(string))
 		q := to.Query()
-		if to.Path != "/end_session" || q.Get("post_logout_redirect_uri") != "http://app.example/bye" || q.Get("id_token_hint") == "" || q.Get("client_id") != a.op.ClientID() {
-			t.Fatalf("redirect_to %s", to)
+		if r.status != 200 || to.Path != "/end_session" || q.Get("post_logout_redirect_uri") != "http://app.example/bye" || q.Get("id_token_hint") == "" || q.Get("client_id") != h.op.ClientID() {
+			t.Fatalf("%d redirect_to %s", r.status, to)
 		}
-		if a.op.Revocations() != 1 || a.hasCookie(b, "oidcsession") {
-			t.Fatalf("revocations %d, cookies %v", a.op.Revocations(), a.cookieNames(b))
-		}
-		if r.header.Get("Cache-Control") != "no-store" {
-			t.Errorf("Cache-Control = %q", r.header.Get("Cache-Control"))
+		if h.stats().Revocations != 1 || strings.Contains(h.b.cookieHeader(), cookieName) || r.header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("revocations %d, cookies %q, Cache-Control %q", h.stats().Revocations, h.b.cookieHeader(), r.header.Get("Cache-Control"))
 		}
 	})
 	t.Run("provider sends the browser back", func(t *testing.T) {
-		// a is only the landing page after the provider's logout.
-		a := newLoginApp(t, oidcsessiontest.Config{})
-		a2 := newLoginApp(t, oidcsessiontest.Config{}, WithPostLogoutRedirectURL(a.srv.URL+"/"))
-		b := newBrowser(t)
-		a2.signIn(b)
-		r := send(t, b.Client, http.MethodPost, a2.srv.URL+"/auth/logout", pageAccept, csrfHeader)
-		if r.status != http.StatusOK || r.body != "home" || a2.op.EndSessions() != 1 {
+		h := newHarness(t, setup{})
+		h2 := newHarness(t, setup{opts: []oidcsession.Option{oidcsession.WithPostLogoutRedirectURL(h.app.URL + "/")}})
+		h2.b.signIn()
+		r := send(t, h2.b.Client, "POST", h2.app.URL+"/auth/logout", logoutAs(pageAccept.Get("Accept")))
+		if r.status != 200 || r.body != "home" || h2.stats().EndSessions != 1 {
 			t.Fatalf("after logout at %s: %d %q", r.url, r.status, r.body)
 		}
-		// The app session is gone.
-		if r := send(t, b.Client, http.MethodGet, a2.srv.URL+"/api/me", "application/json", nil); r.status != http.StatusUnauthorized {
+		if r := h2.b.get("/api/me", nil); r.status != 401 {
 			t.Fatalf("after logout: %d", r.status)
 		}
 	})
 	t.Run("no session", func(t *testing.T) {
-		a := newLoginApp(t, oidcsessiontest.Config{})
-		b := newBrowser(t)
-		a.startLogin(b, "") // a flow cookie to clear
-		r := send(t, b.noFollow(), http.MethodPost, a.srv.URL+"/auth/logout", pageAccept, csrfHeader)
+		h := newHarness(t, setup{})
+		h.b.startLogin("") // a flow cookie to clear
+		r := h.b.post("/auth/logout", logoutAs("text/html"))
 		loc, _ := url.Parse(r.header.Get("Location"))
 		if r.status != http.StatusSeeOther || loc.Path != "/end_session" || loc.Query().Has("id_token_hint") {
 			t.Fatalf("logout: %d %s", r.status, loc)
 		}
-		if a.op.Revocations() != 0 || a.hasCookie(b, "oidcsession") {
-			t.Fatalf("revocations %d, cookies %v", a.op.Revocations(), a.cookieNames(b))
+		if h.stats().Revocations != 0 || strings.Contains(h.b.cookieHeader(), cookieName) {
+			t.Fatalf("revocations %d, cookies %q", h.stats().Revocations, h.b.cookieHeader())
 		}
 	})
 	t.Run("provider without revocation or end_session", func(t *testing.T) {
-		for _, tt := range []struct{ name, after, want string }{
-			{"default", "", "/"},
-			{"configured", "https://app.example/bye", "https://app.example/bye"},
-		} {
+		for _, tt := range []struct{ name, after, want string }{{"default", "", "/"}, {"configured", "https://app.example/bye", "https://app.example/bye"}} {
 			t.Run(tt.name, func(t *testing.T) {
-				var opts []Option
+				var opts []oidcsession.Option
 				if tt.after != "" {
-					opts = append(opts, WithPostLogoutRedirectURL(tt.after))
+					opts = append(opts, oidcsession.WithPostLogoutRedirectURL(tt.after))
 				}
-				a := newLoginApp(t, oidcsessiontest.Config{DisableRevocation: true, DisableEndSession: true}, opts...)
-				b := newBrowser(t)
-				a.signIn(b)
-				r := send(t, b.noFollow(), http.MethodPost, a.srv.URL+"/auth/logout", pageAccept, csrfHeader)
-				if r.status != http.StatusSeeOther || r.header.Get("Location") != tt.want || a.hasCookie(b, "oidcsession") {
-					t.Fatalf("logout: %d %q %v", r.status, r.header.Get("Location"), a.cookieNames(b))
+				h := newHarness(t, setup{op: oidcsessiontest.Config{DisableRevocation: true, DisableEndSession: true}, opts: opts})
+				h.b.signIn()
+				if r := h.b.post("/auth/logout", logoutAs("text/html")); r.status != http.StatusSeeOther || r.header.Get("Location") != tt.want || strings.Contains(h.b.cookieHeader(), cookieName) {
+					t.Fatalf("logout: %d %q %q", r.status, r.header.Get("Location"), h.b.cookieHeader())
 				}
 			})
 		}
 	})
 	t.Run("csrf", func(t *testing.T) {
-		a := newLoginApp(t, oidcsessiontest.Config{})
-		b := newBrowser(t)
-		a.signIn(b)
-		h := a.m.LogoutHandler()
+		h := newHarness(t, setup{})
+		h.b.signIn()
 		for _, tt := range []struct {
 			name   string
 			method string
 			hdr    http.Header
 			want   int
 		}{
-			{"GET", http.MethodGet, csrfHeader, http.StatusMethodNotAllowed},
+			{"GET", http.MethodGet, csrf, http.StatusMethodNotAllowed},
 			{"no header", http.MethodPost, nil, http.StatusForbidden},
-			{"cross-site", http.MethodPost, http.Header{RefreshHeader: {"1"}, "Sec-Fetch-Site": {"cross-site"}}, http.StatusForbidden},
+			{"cross-site", http.MethodPost, http.Header{oidcsession.CSRFHeader: {"1"}, "Sec-Fetch-Site": {"cross-site"}}, http.StatusForbidden},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
-				rec := httptest.NewRecorder()
-				req := httptest.NewRequest(tt.method, "/auth/logout", nil)
-				for k, v := range tt.hdr {
-					req.Header[k] = v
-				}
-				h.ServeHTTP(rec, req)
-				if rec.Code != tt.want || len(rec.Header().Values("Set-Cookie")) != 0 {
-					t.Fatalf("%d %v", rec.Code, rec.Header())
+				if r := send(t, h.b.noFollow(), tt.method, h.app.URL+"/auth/logout", tt.hdr); r.status != tt.want || len(r.header.Values("Set-Cookie")) != 0 {
+					t.Fatalf("%d %v", r.status, r.header)
 				}
 			})
 		}
-		if a.op.Revocations() != 0 {
+		if h.stats().Revocations != 0 {
 			t.Fatal("a refused logout revoked the token")
 		}
 	})
 	t.Run("revocation failure", func(t *testing.T) {
-		logs := &syncBuffer{}
-		a := newLoginApp(t, oidcsessiontest.Config{},
-			WithHTTPClient(&http.Client{Transport: failPath("/revoke")}),
-			WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
-		b := newBrowser(t)
-		a.signIn(b)
-		rt := a.sessionOf(b).refreshToken
-		r := send(t, b.noFollow(), http.MethodPost, a.srv.URL+"/auth/logout", pageAccept, csrfHeader)
-		if r.status != http.StatusSeeOther || a.hasCookie(b, "oidcsession") {
-			t.Fatalf("logout: %d %v", r.status, a.cookieNames(b))
+		logs := &logRecords{}
+		tr := &failRevocation{}
+		h := newHarness(t, setup{opts: []oidcsession.Option{oidcsession.WithHTTPClient(&http.Client{Transport: tr}), oidcsession.WithLogger(slog.New(logs))}})
+		h.b.signIn()
+		if r := h.b.post("/auth/logout", logoutAs("text/html")); r.status != http.StatusSeeOther || strings.Contains(h.b.cookieHeader(), cookieName) {
+			t.Fatalf("logout: %d %q", r.status, h.b.cookieHeader())
 		}
-		if !strings.Contains(logs.String(), "revocation at sign-out failed") || strings.Contains(logs.String(), rt) {
-			t.Fatalf("log: %s", logs)
+		if _, ok := logs.find(slog.LevelWarn, "revocation failed"); !ok || tr.token() == "" || strings.Contains(logs.text(), tr.token()) {
+			t.Fatalf("log: %s", logs.text())
 		}
 	})
-	t.Run("client_secret_post", func(t *testing.T) {
-		logs := &syncBuffer{}
-		a := newLoginApp(t, oidcsessiontest.Config{TokenEndpointAuthMethods: []string{"client_secret_post"}},
-			WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
-		b := newBrowser(t)
-		a.signIn(b)
-		send(t, b.noFollow(), http.MethodPost, a.srv.URL+"/auth/logout", pageAccept, csrfHeader)
-		if !strings.Contains(logs.String(), "signed out") || strings.Contains(logs.String(), "failed") {
-			t.Fatalf("log: %s", logs)
+	t.Run("prefers JSON", func(t *testing.T) {
+		h := newHarness(t, setup{})
+		for accept, wantJSON := range map[string]bool{
+			"": false, "application/json": true, "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8": false,
+			"application/json, text/plain, */*": true, "text/html;q=0.5, application/json": true,
+			"application/json;q=0.5, text/html": false, "application/json;q=0": false, "*/*": false,
+		} {
+			if r := h.b.post("/auth/logout", logoutAs(accept)); (r.status == 200) != wantJSON {
+				t.Errorf("Accept %q: %d", accept, r.status)
+			}
 		}
 	})
 }
 
-func TestPrefersJSON(t *testing.T) {
-	for _, tt := range []struct {
-		accept string
-		want   bool
-	}{
-		{"", false},
-		{"application/json", true},
-		{"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", false},
-		{"application/json, text/plain, */*", true},
-		{"text/html;q=0.5, application/json", true},
-		{"application/json;q=0.5, text/html", false},
-		{"application/json;q=0", false},
-		{"*/*", false},
-	} {
-		t.Run(tt.accept, func(t *testing.T) {
-			r := httptest.NewRequest(http.MethodPost, "/", nil)
-			r.Header.Set("Accept", tt.accept)
-			if got := prefersJSON(r); got != tt.want {
-				t.Fatalf("prefersJSON(%q) = %v", tt.accept, got)
-			}
-		})
+// failRevocation fails requests to /revoke, remembering the token they
+// carried, and passes the rest on.
+type failRevocation struct {
+	mu  sync.Mutex
+	tok string
+}
+
+func (f *failRevocation) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Path == "/revoke" {
+		b, _ := io.ReadAll(req.Body)
+		q, _ := url.ParseQuery(string(b))
+		f.mu.Lock()
+		f.tok = q.Get("token")
+		f.mu.Unlock()
+		return nil, errors.New("injected network failure")
 	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+func (f *failRevocation) token() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.tok
 }

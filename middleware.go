@@ -1,18 +1,19 @@
 package oidcsession
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
-	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/oidcsession/oidcsession/internal/cookie"
+	"github.com/oidcsession/oidcsession/internal/provider"
+	"github.com/oidcsession/oidcsession/internal/state"
 )
 
 // Middleware keeps OpenID Connect sessions alive for one client of one
@@ -20,14 +21,17 @@ import (
 type Middleware struct {
 	cfg      config
 	provider *oidc.Provider
-	oauth    oauth2.Config
+	oauth    oauth2.Config // authorization requests
 	verifier *oidc.IDTokenVerifier
 	meta     providerMetadata
-	store    sessionStore
-	sealer   *sealer // seals session and flow cookies, whatever the store
-	engine   *refresher
+	client   *provider.Client // token, revocation and userinfo calls
+	sealer   *cookie.Sealer   // sessions, flows, outcomes, references
+	storage  storage          // where sessions live: cookies or a Store
+	engine   *engine          // refresh grants, once per token across replicas
 	csrf     *http.CrossOriginProtection
-	issuer   string
+	attrs    cookie.Attrs // of session cookies
+
+	maxFlowValue int // the longest sealed flow cookie value the package writes
 }
 
 // providerMetadata is what we read from discovery beyond go-oidc's fields.
@@ -55,40 +59,19 @@ func New(provider *oidc.Provider, oc oauth2.Config, opts ...Option) (*Middleware
 			opt(&cfg)
 		}
 	}
-	if cfg.insecureCookies && !cfg.cookieNameSet {
-		cfg.cookieName = "oidcsession"
-	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
-	}
-	if oc.ClientID == "" {
-		return nil, errors.New("oidcsession: New: oauth2.Config.ClientID is empty")
 	}
 	var meta providerMetadata
 	if err := provider.Claims(&meta); err != nil {
 		return nil, fmt.Errorf("oidcsession: New: reading provider metadata: %w", err)
 	}
-	if oc.Endpoint.TokenURL == "" {
-		oc.Endpoint = provider.Endpoint()
+	if err := checkClient(&oc, provider); err != nil {
+		return nil, err
 	}
-	if err := cfg.validateClientAuth(oc.ClientSecret); err != nil {
+	method, err := cfg.clientAuthFor(oc.ClientSecret, meta.TokenAuthMethods)
+	if err != nil {
 		return nil, fmt.Errorf("oidcsession: invalid configuration: %w", err)
-	}
-	if cfg.clientAuth == "" {
-		cfg.clientAuth = defaultClientAuth(meta.TokenAuthMethods, oc.ClientSecret)
-	}
-	oc.Scopes = slices.Clone(oc.Scopes)
-	if len(oc.Scopes) == 0 {
-		oc.Scopes = []string{oidc.ScopeOpenID}
-	}
-	if !slices.Contains(oc.Scopes, oidc.ScopeOpenID) {
-		return nil, errors.New(`oidcsession: New: oauth2.Config.Scopes must contain "openid"`)
-	}
-	if oc.RedirectURL != "" {
-		u, err := url.Parse(oc.RedirectURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return nil, fmt.Errorf("oidcsession: New: RedirectURL %q is not an absolute http(s) URL", oc.RedirectURL)
-		}
 	}
 	csrf := http.NewCrossOriginProtection()
 	for _, o := range cfg.trustedOrigins {
@@ -96,7 +79,6 @@ func New(provider *oidc.Provider, oc oauth2.Config, opts ...Option) (*Middleware
 			return nil, fmt.Errorf("oidcsession: WithTrustedOrigins: %w", err)
 		}
 	}
-	sl := newSealer(&cfg)
 	m := &Middleware{
 		cfg:      cfg,
 		provider: provider,
@@ -104,262 +86,80 @@ func New(provider *oidc.Provider, oc oauth2.Config, opts ...Option) (*Middleware
 		verifier: provider.Verifier(&oidc.Config{ClientID: oc.ClientID, Now: cfg.now, SkipExpiryCheck: true}),
 		meta:     meta,
 		csrf:     csrf,
-		issuer:   meta.Issuer,
-		sealer:   sl,
-		store: &cookieStore{
-			sealer:   sl,
-			name:     cfg.cookieName,
-			absolute: cfg.absoluteLifetime,
-			now:      cfg.now,
-			opened:   newOpenedCache(cfg.openedCacheBytes),
-		},
+		attrs:    cookie.Attrs{Secure: !cfg.insecureCookies, SameSite: sameSiteName(cfg.sameSite)},
+		sealer:   cookie.NewSealer(cfg.keyPairs, cfg.absoluteLifetime, cfg.maxChunks*cookie.MaxSetCookie),
 	}
-	m.engine = newRefresher(m)
+	m.maxFlowValue = m.sealer.SealedLen(state.MaxFlow(maxReturnTo))
+	m.client = m.newClient(method)
+	m.storage = m.newStorage()
+	coord := cfg.coordinator
+	if cfg.store != nil {
+		coord = cfg.store
+	}
+	if coord == nil {
+		coord = newMemory()
+	}
+	m.engine = &engine{m: m, coord: coord, inflight: map[string]*flight{}}
 	return m, nil
 }
 
-// RequireOption configures one Require.
-type RequireOption func(*requireConfig)
-
-type requireConfig struct {
-	tryRefresh   bool
-	optional     bool
-	errorHandler func(http.ResponseWriter, *http.Request, error)
-}
-
-// TryRefresh makes Require answer an expired access token with 401
-// {"error":"try_refresh"} instead of refreshing inline: the browser calls
-// the refresh handler and retries (the SuperTokens contract). A token inside
-// the refresh window but not yet expired still passes.
-func TryRefresh() RequireOption {
-	return func(c *requireConfig) { c.tryRefresh = true }
-}
-
-// Optional lets requests without a usable session through, with no
-// session in the context, instead of answering them as errors: for public
-// pages that show more to a signed-in user. A session that is present is
-// still refreshed, and one that has ended or cannot be trusted is still
-// deleted.
-func Optional() RequireOption {
-	return func(c *requireConfig) { c.optional = true }
-}
-
-// OnError answers this Require's errors with h instead of the Middleware's
-// error handler.
-func OnError(h func(http.ResponseWriter, *http.Request, error)) RequireOption {
-	return func(c *requireConfig) {
-		if h != nil {
-			c.errorHandler = h
+// checkClient validates oc and fills what it may leave out.
+func checkClient(oc *oauth2.Config, p *oidc.Provider) error {
+	if oc.ClientID == "" {
+		return errors.New("oidcsession: New: oauth2.Config.ClientID is empty")
+	}
+	if oc.Endpoint.TokenURL == "" {
+		oc.Endpoint = p.Endpoint()
+	}
+	oc.Scopes = slices.Clone(oc.Scopes)
+	if len(oc.Scopes) == 0 {
+		oc.Scopes = []string{oidc.ScopeOpenID}
+	}
+	if !slices.Contains(oc.Scopes, oidc.ScopeOpenID) {
+		return errors.New(`oidcsession: New: oauth2.Config.Scopes must contain "openid"`)
+	}
+	if oc.RedirectURL != "" {
+		u, err := url.Parse(oc.RedirectURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("oidcsession: New: RedirectURL %q is not an absolute http(s) URL", oc.RedirectURL)
 		}
 	}
-}
-
-// Require returns middleware that lets a request through only with a valid
-// session, which it puts in the request's context (see FromContext). An
-// access token that has expired or is inside the refresh window is
-// refreshed inline before next runs, or, with TryRefresh, reported as 401
-// try_refresh once expired. Set-Cookie is written only when the session
-// changed: refreshed, its idle clock advanced (at most every eighth of the
-// idle timeout), or it was sealed with a retired key.
-func (m *Middleware) Require(opts ...RequireOption) func(http.Handler) http.Handler {
-	rc := requireConfig{errorHandler: m.errorHandler()}
-	for _, opt := range opts {
-		if opt != nil {
-			opt(&rc)
-		}
-	}
-	if rc.optional {
-		rc.errorHandler = nil // set per handler below
-	}
-	return func(next http.Handler) http.Handler {
-		rc := rc
-		if rc.optional {
-			// Without a session the request goes on, anonymous.
-			rc.errorHandler = func(w http.ResponseWriter, r *http.Request, _ error) { next.ServeHTTP(w, r) }
-		}
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Add("Vary", "Cookie")
-			now := m.cfg.now()
-			s, err := m.loadSession(r, now)
-			if err != nil {
-				m.fail(w, r, rc.errorHandler, err)
-				return
-			}
-			changed := m.needsTouch(s, now)
-			if due, expired := m.refreshDue(s, now); due {
-				switch {
-				case rc.tryRefresh && expired:
-					m.fail(w, r, rc.errorHandler, ErrAccessTokenExpired)
-					return
-				case rc.tryRefresh:
-					// Inside the window, not yet expired: serve it; the
-					// client refreshes when it sees try_refresh.
-				case s.HasRefreshToken():
-					ns, err := m.engine.refresh(r.Context(), s, RefreshOptions{}, false)
-					switch {
-					case err == nil:
-						if ns != s {
-							s, changed = ns, true
-							_, expired = m.refreshDue(s, now)
-						}
-					case IsTransient(err) && !expired:
-						// The old token is still good for a moment.
-					default:
-						m.fail(w, r, rc.errorHandler, err)
-						return
-					}
-				}
-				if expired && !s.HasRefreshToken() && !rc.tryRefresh {
-					if m.renewSilently(w, r) {
-						return
-					}
-					m.fail(w, r, rc.errorHandler, fmt.Errorf("%w: access token expired and there is no refresh token", ErrSessionExpired))
-					return
-				}
-			}
-			if !changed {
-				next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), s)))
-				return
-			}
-			if err := m.save(w, r, s, now); err != nil {
-				m.fail(w, r, rc.errorHandler, err)
-				return
-			}
-			nw := &noStoreWriter{ResponseWriter: w}
-			next.ServeHTTP(nw, r.WithContext(NewContext(r.Context(), s)))
-			nw.enforce()
-		})
-	}
-}
-
-// renewSilently starts a prompt=none round trip that replaces the
-// request's session, when silent sign-in is on and the request is a page
-// navigation that can follow it (Auth0's silent renewal). It reports
-// whether it answered the request.
-func (m *Middleware) renewSilently(w http.ResponseWriter, r *http.Request) bool {
-	if !m.cfg.login.silent || !isPage(r) || m.oauth.RedirectURL == "" {
-		return false
-	}
-	return m.redirectToProvider(w, r, safeReturnTo(r.URL.RequestURI()), "none", true, true) == nil
-}
-
-// noStoreWriter keeps "Cache-Control: no-store" on a response that carries
-// new session cookies, whatever the handler sets: a shared cache must
-// never hand one user's Set-Cookie to another. Only such responses (a
-// refresh, an idle-clock or key-rotation write) are wrapped, so the valid
-// path stays unwrapped; Unwrap, Flush and Hijack keep
-// http.ResponseController and the usual type assertions working.
-type noStoreWriter struct {
-	http.ResponseWriter
-	wrote bool
-}
-
-func (w *noStoreWriter) WriteHeader(code int) {
-	w.enforce()
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *noStoreWriter) Write(b []byte) (int, error) {
-	w.enforce()
-	return w.ResponseWriter.Write(b)
-}
-
-// enforce sets the header before the first byte goes out; it runs again
-// after the handler, for one that never wrote.
-func (w *noStoreWriter) enforce() {
-	if !w.wrote {
-		w.wrote = true
-		w.Header().Set("Cache-Control", "no-store")
-	}
-}
-
-func (w *noStoreWriter) Flush() {
-	w.enforce()
-	_ = http.NewResponseController(w.ResponseWriter).Flush()
-}
-
-func (w *noStoreWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	return http.NewResponseController(w.ResponseWriter).Hijack()
-}
-
-func (w *noStoreWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// loadSession reads the request's session and enforces its lifetimes at
-// now.
-func (m *Middleware) loadSession(r *http.Request, now time.Time) (*Session, error) {
-	s, err := m.store.load(r)
-	if err != nil {
-		return nil, err
-	}
-	if !now.Before(s.created.Add(m.cfg.absoluteLifetime)) {
-		return nil, fmt.Errorf("%w: absolute lifetime of %s reached", ErrSessionExpired, m.cfg.absoluteLifetime)
-	}
-	if m.cfg.idleTimeout > 0 && !now.Before(s.lastSeen.Add(m.cfg.idleTimeout)) {
-		return nil, fmt.Errorf("%w: idle for more than %s", ErrSessionExpired, m.cfg.idleTimeout)
-	}
-	return s, nil
-}
-
-// save records activity and writes the session.
-func (m *Middleware) save(w http.ResponseWriter, r *http.Request, s *Session, now time.Time) error {
-	if s.lastSeen.Before(now.Truncate(time.Second)) {
-		s = s.clone()
-		s.lastSeen = now
-	}
-	if err := m.store.save(w, r, s); err != nil {
-		return err
-	}
-	w.Header().Set("Cache-Control", "no-store")
 	return nil
 }
 
-// needsTouch reports whether the session must be written even though its
-// tokens did not change: to advance the idle clock, or to re-seal it with
-// the newest key.
-func (m *Middleware) needsTouch(s *Session, now time.Time) bool {
-	if s.sealedWithOldKey {
-		return true
+// newClient builds the client for calls to the provider.
+func (m *Middleware) newClient(method ClientAuthMethod) *provider.Client {
+	c := &provider.Client{
+		ClientID: m.oauth.ClientID, Secret: m.oauth.ClientSecret, Method: string(method),
+		TokenURL: m.oauth.Endpoint.TokenURL, RevocationURL: m.meta.RevocationEndpoint, UserInfoURL: m.meta.UserInfoEndpoint,
+		HTTP: m.cfg.httpClient, Now: m.cfg.now,
 	}
-	return m.cfg.idleTimeout > 0 && now.Sub(s.lastSeen) >= m.cfg.idleTimeout/8
+	if k := m.cfg.privateKey; k != nil {
+		c.Key, c.KeyID, c.Alg = k.Key, k.KeyID, k.Algorithm
+	}
+	return c
 }
 
-// refreshDue reports whether the access token is inside the refresh window
-// (due) and whether it has expired. The window is WithRefreshSkew, capped at
-// a quarter of the token's lifetime so short-lived tokens are not refreshed
-// on every request.
-func (m *Middleware) refreshDue(s *Session, now time.Time) (due, expired bool) {
-	if s.expiry.IsZero() {
-		return false, false
+func sameSiteName(s http.SameSite) string {
+	switch s {
+	case http.SameSiteStrictMode:
+		return "Strict"
+	case http.SameSiteNoneMode:
+		return "None"
 	}
-	skew := m.cfg.refreshSkew
-	if !s.tokenAt.IsZero() {
-		if life := s.expiry.Sub(s.tokenAt); life > 0 && skew > life/4 {
-			skew = life / 4
-		}
-	}
-	return !now.Before(s.expiry.Add(-skew)), !now.Before(s.expiry)
+	return "Lax"
 }
 
-// fail clears the session when it has ended or cannot be trusted, then
-// answers with the error handler.
-func (m *Middleware) fail(w http.ResponseWriter, r *http.Request, h func(http.ResponseWriter, *http.Request, error), err error) {
-	if errors.Is(err, ErrInvalidSession) || errors.Is(err, ErrSessionExpired) {
-		m.store.clear(w, r)
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	h(w, r, err)
+// providerContext attaches the configured HTTP client for go-oidc's calls
+// (key sets).
+func (m *Middleware) providerContext(ctx context.Context) context.Context {
+	return oidc.ClientContext(ctx, m.cfg.httpClient)
 }
 
+// errorHandler is the configured error handler, or WriteError.
 func (m *Middleware) errorHandler() func(http.ResponseWriter, *http.Request, error) {
 	if m.cfg.errorHandler != nil {
 		return m.cfg.errorHandler
 	}
 	return m.WriteError
-}
-
-// providerContext attaches the configured HTTP client for go-oidc and
-// x/oauth2 calls.
-func (m *Middleware) providerContext(ctx context.Context) context.Context {
-	ctx = oidc.ClientContext(ctx, m.cfg.httpClient)
-	return context.WithValue(ctx, oauth2.HTTPClient, m.cfg.httpClient)
 }

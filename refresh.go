@@ -1,227 +1,95 @@
 package oidcsession
 
 import (
-	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"log/slog"
-	"slices"
-	"sync"
+	"net/http"
 	"time"
 )
 
-// RefreshOptions changes what one refresh asks for (MonoCloud's
-// refreshSession options). The zero value is a plain refresh.
-type RefreshOptions struct {
-	// Scopes asks for a subset of the granted scopes (the scope parameter
-	// of RFC 6749 section 6).
-	Scopes []string
-	// Resource asks for an access token for these resources (RFC 8707).
-	Resource []string
+// CSRFHeader is the request header the refresh, logout and API-proxy
+// handlers require on state-changing requests, with the value "1". A
+// cross-site form cannot set it, and a cross-site fetch that sets it needs
+// a CORS preflight this package never grants.
+const CSRFHeader = "X-Session-Refresh"
+
+// refreshResponse is the refresh handler's 200 body. It never carries a
+// token.
+type refreshResponse struct {
+	ExpiresAt string `json:"expires_at"` // the access token's expiry
+	RefreshAt string `json:"refresh_at"` // when the server starts refreshing it
 }
 
-func (o RefreshOptions) isZero() bool { return len(o.Scopes) == 0 && len(o.Resource) == 0 }
-
-func (o RefreshOptions) equal(p RefreshOptions) bool {
-	return slices.Equal(o.Scopes, p.Scopes) && slices.Equal(o.Resource, p.Resource)
-}
-
-// refresher performs refresh-token grants so that this process never
-// presents a refresh token the provider may have spent: concurrent
-// refreshes of a token share one grant (single-flight), and for the grace
-// window the outcome of a grant is kept under the token it spent, so a
-// request that still carries that token is given its successor.
-type refresher struct {
-	m        *Middleware
-	mu       sync.Mutex
-	inflight map[[32]byte]*flight  // keyed by SHA-256 of the refresh token
-	recent   map[[32]byte]*outcome // finished grants, kept for the grace window
-}
-
-// flight is one grant in progress; done is closed when s and err are set.
-type flight struct {
-	done chan struct{}
-	opts RefreshOptions
-	s    *Session // the new session; with err, the session that is kept
-	err  error
-}
-
-// outcome is what a finished grant left for the tokens it spent: the
-// successor session, or the terminal error that ended the session.
-type outcome struct {
-	s   *Session
-	err error
-	at  time.Time
-}
-
-func newRefresher(m *Middleware) *refresher {
-	return &refresher{m: m, inflight: map[[32]byte]*flight{}, recent: map[[32]byte]*outcome{}}
-}
-
-// maxHops bounds how many successors one refresh follows; each hop is a
-// grant that finished meanwhile, so a handful always suffice.
-const maxHops = 8
-
-// refresh returns old's session with fresh tokens, not yet saved. Unless
-// force is set, a session that another request refreshed inside the grace
-// window (its successor) is returned as it is. force (RefreshSession)
-// always makes a grant, from the newest successor, so a spent token is
-// never presented. ctx only bounds the wait: the grant itself is detached
-// from it. On a transient or rejected failure the returned session is the
-// one that is kept.
-func (e *refresher) refresh(ctx context.Context, old *Session, opts RefreshOptions, force bool) (*Session, error) {
-	plain := !force && opts.isZero()
-	var skip [32]byte // a key whose outcome kept the same, unspent token
-	for range maxHops {
-		if old.refreshToken == "" {
-			if plain {
-				return old, nil
-			}
-			return old, fmt.Errorf("%w: the session has no refresh token", ErrRefreshFailed)
+// RefreshHandler returns the endpoint a browser calls after a 401
+// try_refresh (mount it at POST /auth/refresh). It accepts only POST (405
+// otherwise) that passes http.CrossOriginProtection and carries
+// X-Session-Refresh: 1 (403 {"error":"csrf"} otherwise). It answers 200
+// {"expires_at":"RFC 3339","refresh_at":"RFC 3339"} with the new cookies,
+// 401 session_expired with the cookies cleared when the provider refused
+// the refresh token, and 503 with Retry-After when the provider is
+// unavailable. When the access token is still outside the refresh window
+// it answers 200 without a grant, so several tabs that saw one try_refresh
+// cost one grant; refresh_at says when to come back.
+func (m *Middleware) RefreshHandler() http.Handler {
+	h := m.errorHandler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Add("Vary", "Cookie")
+		if err := m.checkStateChanging(r); err != nil {
+			h(w, r, err)
+			return
 		}
-		key := sha256.Sum256([]byte(old.refreshToken))
-		e.mu.Lock()
-		if o := e.recent[key]; o != nil && key != skip && e.m.cfg.now().Sub(o.at) < e.m.cfg.graceWindow {
-			e.mu.Unlock()
-			switch {
-			case o.err != nil:
-				return nil, o.err
-			case plain:
-				return o.s, nil
-			case o.s.refreshToken == old.refreshToken:
-				// The provider did not rotate: old's token is still good.
-				old, skip = o.s, key
-			default:
-				// Spent: go on from its successor.
-				old = o.s
-			}
-			continue
+		res, err := m.resolve(w, r, policy{})
+		if err != nil {
+			h(w, r, err)
+			return
 		}
-		f, joined := e.inflight[key]
-		if !joined {
-			f = &flight{done: make(chan struct{}), opts: opts}
-			e.inflight[key] = f
-			go e.run(ctx, key, f, old)
-		}
-		e.mu.Unlock()
-		select {
-		case <-f.done:
-		case <-ctx.Done():
-			return old, &RefreshError{Class: RefreshTransient, Err: ctx.Err()}
-		}
-		if f.opts.equal(opts) {
-			return f.s, f.err
-		}
-		// A grant with other options ran on this token; its outcome, if
-		// it spent the token, is in recent now.
-	}
-	return old, &RefreshError{Class: RefreshTransient, Err: errors.New("the session was refreshed too many times meanwhile")}
-}
-
-// run performs one grant detached from the request's cancellation and
-// bounded by the refresh timeout, so a client that disconnects cannot lose
-// a rotated refresh token: the outcome waits in recent for its next
-// request.
-func (e *refresher) run(reqCtx context.Context, key [32]byte, f *flight, old *Session) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(reqCtx), e.m.cfg.refreshTimeout)
-	defer cancel()
-	var s *Session
-	var err error
-	func() {
-		defer func() {
-			if p := recover(); p != nil {
-				s, err = old, &RefreshError{Class: RefreshTransient, Err: errors.New("panic during the refresh grant")}
-			}
-		}()
-		s, err = e.m.grant(ctx, old, f.opts)
-	}()
-	var re *RefreshError
-	errors.As(err, &re)
-	e.mu.Lock()
-	delete(e.inflight, key)
-	switch {
-	case err == nil:
-		e.keep(key, &outcome{s: s})
-	case re != nil && re.Class == RefreshTerminal:
-		e.keep(key, &outcome{err: err})
-	case re != nil && re.spent:
-		// Refused after the provider may have spent the token: everyone
-		// who still holds it gets the session without it.
-		e.keep(key, &outcome{s: s})
-	}
-	f.s, f.err = s, err
-	e.mu.Unlock()
-	close(f.done)
-	e.m.afterGrant(ctx, s, err)
-}
-
-// keep records o under key for the grace window and drops it when the
-// window ends, so the refresh tokens it holds do not outlive it in memory.
-// e.mu must be held.
-func (e *refresher) keep(key [32]byte, o *outcome) {
-	o.at = e.m.cfg.now()
-	e.recent[key] = o
-	time.AfterFunc(e.m.cfg.graceWindow, func() {
-		e.mu.Lock()
-		if e.recent[key] == o {
-			delete(e.recent, key)
-		}
-		e.mu.Unlock()
+		writeJSON(w, http.StatusOK, refreshResponse{
+			ExpiresAt: res.s.d.Expiry.UTC().Format(time.RFC3339),
+			RefreshAt: m.refreshAt(res.s.d).UTC().Format(time.RFC3339),
+		})
 	})
 }
 
-// kept returns how many outcomes the grace window holds.
-func (e *refresher) kept() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return len(e.recent)
+// checkStateChanging is the CSRF defence of the state-changing handlers:
+// POST only, Go's cross-origin protection (Sec-Fetch-Site and Origin), and
+// the custom header.
+func (m *Middleware) checkStateChanging(r *http.Request) error {
+	if r.Method != http.MethodPost {
+		return ErrMethodNotAllowed
+	}
+	return m.checkCSRF(r)
 }
 
-// forget drops the grace-window outcomes that would hand out a session
-// holding this refresh token, or that were reached from it, so that after
-// sign-out an older cookie of the same session is not signed back in.
-func (e *refresher) forget(refreshToken string) {
-	if refreshToken == "" {
-		return
+// checkCSRF is the cross-origin check and the custom header.
+func (m *Middleware) checkCSRF(r *http.Request) error {
+	if err := m.csrf.Check(r); err != nil {
+		return fmt.Errorf("%w: %w", ErrCSRF, err)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	delete(e.recent, sha256.Sum256([]byte(refreshToken)))
-	for k, o := range e.recent {
-		if o.s != nil && o.s.refreshToken == refreshToken {
-			delete(e.recent, k)
-		}
+	if r.Header.Get(CSRFHeader) != "1" {
+		return fmt.Errorf("%w: missing %s: 1", ErrCSRF, CSRFHeader)
 	}
+	return nil
 }
 
-// afterGrant logs the outcome and calls the hooks; a panicking hook is
-// logged, not allowed to take the process down.
-func (m *Middleware) afterGrant(ctx context.Context, s *Session, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			m.cfg.logger.LogAttrs(ctx, slog.LevelError, "oidcsession: refresh hook panicked")
-		}
-	}()
-	if err == nil {
-		m.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "oidcsession: session refreshed",
-			slog.String("subject", s.subject), slog.Time("expiry", s.expiry))
-		if m.cfg.onRefreshed != nil {
-			m.cfg.onRefreshed(ctx, s)
-		}
-		return
+// RefreshSession refreshes the request's session now, whatever its expiry,
+// optionally narrowing scopes or asking for a resource (MonoCloud's
+// refreshSession), and writes the new cookies. Call it before writing the
+// response body. It always makes a grant, also with a cookie from before
+// the last refresh (then from that refresh's outcome, so a spent refresh
+// token is never presented), and concurrent calls with the same options
+// share one grant.
+//
+// On failure the error says which class it was (see RefreshError). A
+// terminal failure clears the session's cookies and returns no session.
+// On a transient or rejected failure the session is kept and returned
+// with the error; when the provider may have spent the refresh token
+// (invalid_target) the kept session has none: its cookies are rewritten
+// without it and it lasts until its access token expires.
+func (m *Middleware) RefreshSession(w http.ResponseWriter, r *http.Request, opts RefreshOptions) (*Session, error) {
+	res, err := m.resolve(w, r, policy{force: true, opts: opts})
+	if err != nil && errors.Is(err, ErrSessionExpired) {
+		return nil, err
 	}
-	var re *RefreshError
-	if !errors.As(err, &re) {
-		re = &RefreshError{Class: RefreshTransient, Err: err}
-	}
-	level := slog.LevelWarn
-	if errors.Is(err, ErrSessionTooLarge) {
-		level = slog.LevelError
-	}
-	m.cfg.logger.LogAttrs(ctx, level, "oidcsession: refresh failed",
-		slog.String("class", re.Class.String()), slog.String("error", re.Error()))
-	if m.cfg.onRefreshFailed != nil {
-		m.cfg.onRefreshFailed(ctx, re)
-	}
+	return res.s, err
 }

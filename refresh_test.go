@@ -1,65 +1,69 @@
-package oidcsession
+package oidcsession_test
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/oauth2"
-
+	"github.com/oidcsession/oidcsession"
 	"github.com/oidcsession/oidcsession/oidcsessiontest"
 )
+
+// storm sends n requests carrying cookie at once through c and returns
+// their statuses.
+func (h *harness) storm(n int, c caller, cookie string) []int {
+	var wg sync.WaitGroup
+	codes := make([]int, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			method, path := http.MethodGet, "/app"
+			switch c {
+			case handler:
+				method, path = http.MethodPost, "/auth/refresh"
+			case try:
+				path = "/api/me"
+			}
+			req, _ := http.NewRequest(method, h.app.URL+path, nil)
+			req.Header.Set("Cookie", cookie)
+			req.Header.Set(oidcsession.CSRFHeader, "1")
+			resp, err := h.app.Client().Do(req)
+			if err != nil {
+				codes[i] = -1
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			codes[i] = resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	return codes
+}
 
 // TestConcurrentRefreshIsOneGrant sends 200 requests carrying the same
 // expired cookie at once: the provider must see exactly one grant and every
 // request must succeed.
 func TestConcurrentRefreshIsOneGrant(t *testing.T) {
-	for _, path := range []string{"/app/x", "/auth/refresh"} {
-		t.Run(path, func(t *testing.T) {
-			h := newHarness(t, harnessConfig{})
-			h.signIn()
-			cookie := h.cookieHeader(h.client)
+	for _, c := range []caller{inline, handler} {
+		t.Run(string(c), func(t *testing.T) {
+			h := newHarness(t, setup{})
+			h.b.startSession()
 			h.clock.Advance(6 * time.Minute)
-			// Hold the grant a moment so the requests really overlap.
-			h.op.DelayNextRefreshes(1, 100*time.Millisecond)
-			const n = 200
-			var wg sync.WaitGroup
-			codes := make(chan int, n)
-			c := h.app.Client()
-			for range n {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					method := http.MethodGet
-					if path == "/auth/refresh" {
-						method = http.MethodPost
-					}
-					req, _ := http.NewRequest(method, h.app.URL+path, nil)
-					req.Header.Set("Cookie", cookie)
-					req.Header.Set(RefreshHeader, "1")
-					resp, err := c.Do(req)
-					if err != nil {
-						codes <- -1
-						return
-					}
-					resp.Body.Close()
-					codes <- resp.StatusCode
-				}()
-			}
-			wg.Wait()
-			close(codes)
-			for code := range codes {
-				if code < 200 || code > 299 {
+			h.op.DelayNextRefreshes(1, 100*time.Millisecond) // so the requests really overlap
+			for _, code := range h.storm(200, c, h.b.cookieHeader()) {
+				if code != 200 {
 					t.Fatalf("a request got %d", code)
 				}
 			}
-			if g := h.op.Grants("refresh_token"); g != 1 {
+			if g := h.stats().Grants["refresh_token"]; g != 1 {
 				t.Fatalf("provider saw %d refresh grants, want 1", g)
 			}
 		})
@@ -67,35 +71,27 @@ func TestConcurrentRefreshIsOneGrant(t *testing.T) {
 }
 
 // TestGraceWindow replays the pre-rotation cookie: inside the grace window
-// it gets the new session without a grant; after it, the spent refresh
-// token reaches the provider, which detects reuse, and the session ends.
+// it gets the new session, the same one, without a grant; after it, the
+// spent refresh token reaches the provider, which detects reuse, and the
+// session ends.
 func TestGraceWindow(t *testing.T) {
-	h := newHarness(t, harnessConfig{})
-	h.signIn()
-	oldCookie := http.Header{"Cookie": {h.cookieHeader(h.client)}}
+	h := newHarness(t, setup{})
+	h.b.startSession()
+	old := h.b.cookieHeader()
 	h.clock.Advance(6 * time.Minute)
-	if r := h.get(h.client, "/app/x", nil); r.StatusCode != 200 {
-		t.Fatalf("refresh: %d", r.StatusCode)
-	}
-	fresh := h.get(h.client, "/app/x", nil).json(t)["at_sha256"]
-
+	fresh := h.b.me().AccessToken
 	h.clock.Advance(5 * time.Second)
-	stale := h.app.Client()
-	r := h.get(stale, "/app/x", oldCookie)
-	if r.StatusCode != 200 || r.json(t)["at_sha256"] != fresh || len(setCookies(r, cookieName)) == 0 {
-		t.Fatalf("inside grace: %d, same token %v, cookies %d", r.StatusCode, r.json(t)["at_sha256"] == fresh, len(setCookies(r, cookieName)))
+	r := h.b.get("/app", withCookie(old))
+	if r.status != 200 || r.who(t).AccessToken != fresh || len(setCookies(r, cookieName)) == 0 {
+		t.Fatalf("inside grace: %d %s", r.status, r.body)
 	}
-	if g := h.op.Grants("refresh_token"); g != 1 {
-		t.Fatalf("inside grace: %d grants, want 1", g)
-	}
-
 	h.clock.Advance(30 * time.Second)
-	r = h.get(stale, "/app/x", oldCookie)
-	if r.StatusCode != 401 || r.json(t)["error"] != "session_expired" || !clearsSession(r, cookieName) {
-		t.Fatalf("after grace: %d %s", r.StatusCode, r.body)
+	r = h.b.get("/app", withCookie(old))
+	if r.status != 401 || r.json(t)["error"] != "session_expired" || !clears(r, cookieName) {
+		t.Fatalf("after grace: %d %s", r.status, r.body)
 	}
-	if h.op.ReuseDetections() != 1 {
-		t.Fatalf("provider saw %d reuses", h.op.ReuseDetections())
+	if s := h.stats(); s.Grants["refresh_token"] != 2 || s.ReuseDetections != 1 {
+		t.Fatalf("%d grants, %d reuses", s.Grants["refresh_token"], s.ReuseDetections)
 	}
 }
 
@@ -103,70 +99,42 @@ func TestGraceWindow(t *testing.T) {
 // is in flight: the grant completes anyway and the next request, still with
 // the old cookie, gets the rotated session without a second grant.
 func TestClientDisconnectKeepsRotatedTokens(t *testing.T) {
-	h := newHarness(t, harnessConfig{})
-	h.signIn()
-	cookie := h.cookieHeader(h.client)
+	h := newHarness(t, setup{})
+	h.b.startSession()
+	cookie := h.b.cookieHeader()
 	h.clock.Advance(6 * time.Minute)
 	h.op.DelayNextRefreshes(1, 300*time.Millisecond)
-
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.app.URL+"/app/x", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.app.URL+"/app", nil)
 	req.Header.Set("Cookie", cookie)
 	if resp, err := h.app.Client().Do(req); err == nil {
 		resp.Body.Close()
 		t.Fatal("the request was meant to be cut off")
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for h.op.SuccessfulGrants("refresh_token") == 0 && time.Now().Before(deadline) {
+	for h.stats().SuccessfulGrants["refresh_token"] == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	r := h.get(h.app.Client(), "/app/x", http.Header{"Cookie": {cookie}})
-	if r.StatusCode != 200 || len(setCookies(r, cookieName)) == 0 {
-		t.Fatalf("next request: %d", r.StatusCode)
+	if r := h.b.get("/app", withCookie(cookie)); r.status != 200 || len(setCookies(r, cookieName)) == 0 {
+		t.Fatalf("next request: %d", r.status)
 	}
-	if g := h.op.Grants("refresh_token"); g != 1 {
+	if g := h.stats().Grants["refresh_token"]; g != 1 {
 		t.Fatalf("%d grants, want 1", g)
 	}
 }
 
 func TestRefreshWithoutIDTokenKeepsClaims(t *testing.T) {
-	h := newHarness(t, harnessConfig{op: oidcsessiontest.Config{OmitIDTokenOnRefresh: true, DisableRefreshRotation: true}})
-	h.signIn()
-	h.clock.Advance(6 * time.Minute)
-	if r := h.get(h.client, "/app/x", nil); r.StatusCode != 200 || r.json(t)["sub"] != "user-1" {
-		t.Fatalf("%d %s", r.StatusCode, r.body)
-	}
-	// The refresh token was not rotated, so the kept one must work again.
-	h.clock.Advance(6 * time.Minute)
-	if r := h.get(h.client, "/app/x", nil); r.StatusCode != 200 {
-		t.Fatalf("second refresh with the kept refresh token: %d %s", r.StatusCode, r.body)
-	}
-	if g := h.op.SuccessfulGrants("refresh_token"); g != 2 {
-		t.Fatalf("%d successful grants", g)
-	}
-}
-
-func TestNoRefreshToken(t *testing.T) {
-	h := newHarness(t, harnessConfig{op: oidcsessiontest.Config{OmitRefreshToken: true}})
-	h.signIn()
-	h.clock.Advance(5*time.Minute - 10*time.Second)
-	if r := h.get(h.client, "/app/x", nil); r.StatusCode != 200 {
-		t.Fatalf("unexpired token without refresh token: %d", r.StatusCode)
-	}
-	h.clock.Advance(time.Minute)
-	for _, path := range []string{"/app/x", "/auth/refresh"} {
-		h.signIn()
+	h := newHarness(t, setup{op: oidcsessiontest.Config{OmitIDTokenOnRefresh: true, DisableRefreshRotation: true}})
+	h.b.startSession()
+	for range 2 { // the second refresh uses the kept, unrotated refresh token
 		h.clock.Advance(6 * time.Minute)
-		var r response
-		if path == "/auth/refresh" {
-			r = h.postRefresh(h.client, nil)
-		} else {
-			r = h.get(h.client, path, nil)
+		if who := h.b.me(); who.Subject != "user-1" {
+			t.Fatalf("claims lost: %+v", who)
 		}
-		if r.StatusCode != 401 || r.json(t)["error"] != "session_expired" || !clearsSession(r, cookieName) {
-			t.Fatalf("%s: %d %s", path, r.StatusCode, r.body)
-		}
+	}
+	if g := h.stats().SuccessfulGrants["refresh_token"]; g != 2 {
+		t.Fatalf("%d successful grants", g)
 	}
 }
 
@@ -174,7 +142,7 @@ func TestLifetimes(t *testing.T) {
 	tests := []struct {
 		name  string
 		idle  time.Duration
-		steps []time.Duration // requests after each step must pass, except after the last
+		steps []time.Duration // requests after each step pass, except after the last
 	}{
 		{"absolute", 0, []time.Duration{50 * time.Minute, 50 * time.Minute, 50 * time.Minute}},
 		{"absolute despite activity", time.Hour, []time.Duration{50 * time.Minute, 50 * time.Minute, 50 * time.Minute}},
@@ -182,20 +150,16 @@ func TestLifetimes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, harnessConfig{
+			h := newHarness(t, setup{
 				op:   oidcsessiontest.Config{AccessTokenLifetime: 2 * time.Hour},
-				opts: []Option{WithLifetime(2*time.Hour, tt.idle)},
+				opts: []oidcsession.Option{oidcsession.WithLifetime(2*time.Hour, tt.idle)},
 			})
-			h.signIn()
+			h.b.startSession()
 			for i, d := range tt.steps {
 				h.clock.Advance(d)
-				r := h.get(h.client, "/api/x", nil)
-				last := i == len(tt.steps)-1
-				if !last && r.StatusCode != 200 {
-					t.Fatalf("step %d: %d %s", i, r.StatusCode, r.body)
-				}
-				if last && (r.StatusCode != 401 || r.json(t)["error"] != "session_expired" || !clearsSession(r, cookieName)) {
-					t.Fatalf("ended session: %d %s", r.StatusCode, r.body)
+				r := h.b.get("/api/me", nil)
+				if last := i == len(tt.steps)-1; !last && r.status != 200 || last && (r.status != 401 || r.json(t)["error"] != "session_expired" || !clears(r, cookieName)) {
+					t.Fatalf("step %d: %d %s", i, r.status, r.body)
 				}
 			}
 		})
@@ -203,168 +167,209 @@ func TestLifetimes(t *testing.T) {
 }
 
 func TestIdleClockIsRecordedSparingly(t *testing.T) {
-	h := newHarness(t, harnessConfig{
+	h := newHarness(t, setup{
 		op:   oidcsessiontest.Config{AccessTokenLifetime: 2 * time.Hour},
-		opts: []Option{WithLifetime(24*time.Hour, 80*time.Minute)},
+		opts: []oidcsession.Option{oidcsession.WithLifetime(24*time.Hour, 80*time.Minute)},
 	})
-	h.signIn()
+	h.b.startSession()
 	h.clock.Advance(5 * time.Minute)
-	if r := h.get(h.client, "/api/x", nil); len(r.Header.Values("Set-Cookie")) != 0 {
+	if r := h.b.get("/api/me", nil); len(r.header.Values("Set-Cookie")) != 0 {
 		t.Fatal("recorded activity before an eighth of the idle timeout")
 	}
 	h.clock.Advance(6 * time.Minute)
-	if r := h.get(h.client, "/api/x", nil); len(setCookies(r, cookieName)) != 1 {
+	if r := h.b.get("/api/me", nil); len(setCookies(r, cookieName)) != 1 || r.header.Get("Cache-Control") != "no-store" {
 		t.Fatal("did not record activity after an eighth of the idle timeout")
 	}
 	// 11m + 75m is past the idle timeout counted from sign-in, but not from
 	// the recorded activity.
 	h.clock.Advance(75 * time.Minute)
-	if r := h.get(h.client, "/api/x", nil); r.StatusCode != 200 {
-		t.Fatalf("recorded activity was not used: %d", r.StatusCode)
+	if r := h.b.get("/api/me", nil); r.status != 200 {
+		t.Fatalf("recorded activity was not used: %d", r.status)
 	}
 }
 
 func TestRefreshSessionWithOptions(t *testing.T) {
-	h := newHarness(t, harnessConfig{})
-	var (
-		mu  sync.Mutex
-		got *Session
-		err error
-	)
-	h.app.Config.Handler = func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path != "/test/narrow" {
-				next.ServeHTTP(w, r)
-				return
-			}
-			opts := RefreshOptions{Scopes: strings.Fields(r.URL.Query().Get("scope")), Resource: r.URL.Query()["resource"]}
-			mu.Lock()
-			got, err = h.m.RefreshSession(w, r, opts)
-			mu.Unlock()
-			w.WriteHeader(204)
-		})
-	}(h.app.Config.Handler)
-	h.signIn()
-
-	h.get(h.client, "/test/narrow?scope=openid+profile&resource=https://api.example/", nil)
-	mu.Lock()
-	if err != nil || got.Scope() != "openid profile" {
-		t.Fatalf("narrowed: %v, scope %q", err, got.Scope())
-	}
-	var at map[string]any
-	if err := json.Unmarshal(got.accessToken.payload(), &at); err != nil || at["aud"] != "https://api.example/" {
-		t.Fatalf("resource: aud %v (%v)", at["aud"], err)
-	}
-	mu.Unlock()
-
-	r := h.get(h.client, "/test/narrow?scope=admin", nil)
-	mu.Lock()
-	var re *RefreshError
-	if !errors.As(err, &re) || re.Class != RefreshRejected || len(setCookies(r, cookieName)) != 0 {
-		t.Fatalf("unknown scope: %v", err)
-	}
-	mu.Unlock()
-	if r := h.get(h.client, "/api/x", nil); r.StatusCode != 200 {
-		t.Fatalf("session lost after a rejected narrowing: %d", r.StatusCode)
+	h := newHarness(t, setup{})
+	h.b.startSession()
+	r := h.b.refreshSession("scope=openid+profile&resource=https://api.example/", nil)
+	if r.status != 200 || r.who(t).Scope != "openid profile" {
+		t.Fatalf("narrowed: %d %s", r.status, r.body)
 	}
 }
 
-func TestClassify(t *testing.T) {
-	resp := func(code int) *http.Response { return &http.Response{StatusCode: code} }
-	tests := []struct {
-		name     string
-		err      error
-		narrowed bool
-		want     RefreshClass
-	}{
-		{"network", errors.New("dial tcp: connection refused"), false, RefreshTransient},
-		{"deadline", context.DeadlineExceeded, false, RefreshTransient},
-		{"invalid_grant", &oauth2.RetrieveError{Response: resp(400), ErrorCode: "invalid_grant"}, false, RefreshTerminal},
-		{"invalid_client 401", &oauth2.RetrieveError{Response: resp(401), ErrorCode: "invalid_client"}, false, RefreshTerminal},
-		{"bare 400", &oauth2.RetrieveError{Response: resp(400)}, false, RefreshTerminal},
-		{"403", &oauth2.RetrieveError{Response: resp(403)}, false, RefreshTerminal},
-		{"500", &oauth2.RetrieveError{Response: resp(500)}, false, RefreshTransient},
-		{"502 invalid_grant body", &oauth2.RetrieveError{Response: resp(502), ErrorCode: "invalid_grant"}, false, RefreshTerminal},
-		{"503", &oauth2.RetrieveError{Response: resp(503)}, false, RefreshTransient},
-		{"429", &oauth2.RetrieveError{Response: resp(429)}, false, RefreshTransient},
-		{"404", &oauth2.RetrieveError{Response: resp(404)}, false, RefreshTransient},
-		{"temporarily_unavailable 400", &oauth2.RetrieveError{Response: resp(400), ErrorCode: "temporarily_unavailable"}, false, RefreshTransient},
-		{"invalid_scope plain", &oauth2.RetrieveError{Response: resp(400), ErrorCode: "invalid_scope"}, false, RefreshTerminal},
-		{"invalid_scope narrowed", &oauth2.RetrieveError{Response: resp(400), ErrorCode: "invalid_scope"}, true, RefreshRejected},
-		{"invalid_target narrowed", &oauth2.RetrieveError{Response: resp(400), ErrorCode: "invalid_target"}, true, RefreshRejected},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := classify(tt.err, tt.narrowed)
-			if got.Class != tt.want || !errors.Is(got, tt.err) && !errors.Is(got, ErrRefreshFailed) {
-				t.Fatalf("class %s, want %s", got.Class, tt.want)
+// TestRefusedResourceNeverRepresentsToken (issue 6.1): a refresh with a
+// resource the provider refuses with invalid_target may have spent the
+// refresh token (oidc-provider spends it before checking), so the session
+// must never present it again, whichever order the provider uses.
+func TestRefusedResourceNeverRepresentsToken(t *testing.T) {
+	for _, spends := range []bool{false, true} {
+		t.Run(fmt.Sprintf("provider spends first=%t", spends), func(t *testing.T) {
+			h := newHarness(t, setup{op: oidcsessiontest.Config{
+				Resources: []string{"https://api.example/"}, InvalidTargetSpendsRefreshToken: spends,
+			}})
+			h.b.startSession()
+			r := h.b.refreshSession("resource=https://unknown.example/", nil)
+			if r.status != 400 || r.header.Get("X-Refresh-Class") != "rejected" || r.header.Get("X-Kept-Refresh-Token") != "false" {
+				t.Fatalf("refused resource: %d %v %s", r.status, r.header, r.body)
 			}
-			if !errors.Is(got, ErrRefreshFailed) {
-				t.Fatal("not ErrRefreshFailed")
+			if len(setCookies(r, cookieName)) == 0 {
+				t.Fatal("the session without its refresh token was not written")
 			}
-			if errors.Is(got, ErrSessionExpired) != (tt.want == RefreshTerminal) {
-				t.Fatal("ErrSessionExpired must match exactly the terminal class")
+			if who := h.b.me(); who.HasRefreshToken {
+				t.Fatal("the session kept a refresh token the provider may have spent")
+			}
+			h.clock.Advance(6 * time.Minute)
+			if r := h.b.refresh(); r.status != 401 || r.json(t)["error"] != "session_expired" {
+				t.Fatalf("after expiry: %d %s", r.status, r.body)
+			}
+			if s := h.stats(); s.Grants["refresh_token"] != 1 || s.ReuseDetections != 0 {
+				t.Fatalf("%d refresh grants, %d reuse detections; want 1 and 0", s.Grants["refresh_token"], s.ReuseDetections)
 			}
 		})
 	}
 }
 
-func TestRefreshErrorHidesResponseBody(t *testing.T) {
-	re := &oauth2.RetrieveError{Response: &http.Response{StatusCode: 400}, Body: []byte(`{"error":"invalid_grant","leak":"SECRET-RT"}`), ErrorCode: "invalid_grant"}
-	msg := classify(re, false).Error()
-	if strings.Contains(msg, "SECRET") || !strings.Contains(msg, "invalid_grant") || !strings.Contains(msg, "400") {
-		t.Fatalf("message %q", msg)
+// TestRefusedScopeKeepsToken: invalid_scope is checked before the token is
+// spent, so the session keeps it.
+func TestRefusedScopeKeepsToken(t *testing.T) {
+	h := newHarness(t, setup{})
+	h.b.startSession()
+	r := h.b.refreshSession("scope=admin", nil)
+	if r.status != 400 || r.header.Get("X-Refresh-Class") != "rejected" || r.header.Get("X-Kept-Refresh-Token") != "true" || len(setCookies(r, cookieName)) != 0 {
+		t.Fatalf("refused scope: %d %v", r.status, r.header)
+	}
+	h.clock.Advance(6 * time.Minute)
+	if who := h.b.me(); !who.HasRefreshToken {
+		t.Fatal("lost the refresh token")
+	}
+}
+
+// TestForcedRefreshInsideGraceWindow (issue 6.7): RefreshSession always
+// grants, also with a cookie from before the last refresh, and never
+// presents a spent token; with a provider that does not rotate it must not
+// fail with "too many concurrent refreshes".
+func TestForcedRefreshInsideGraceWindow(t *testing.T) {
+	for _, rotate := range []bool{true, false} {
+		t.Run(fmt.Sprintf("rotation=%t", rotate), func(t *testing.T) {
+			h := newHarness(t, setup{op: oidcsessiontest.Config{DisableRefreshRotation: !rotate}})
+			h.b.startSession()
+			old := withCookie(h.b.cookieHeader())
+			h.clock.Advance(6 * time.Minute)
+			h.b.me()
+			h.clock.Advance(time.Second)
+			for i, q := range []string{"scope=openid", "", "scope=openid+profile"} {
+				if r := h.b.refreshSession(q, old); r.status != 200 || !r.who(t).HasRefreshToken {
+					t.Fatalf("forced refresh %q with the old cookie: %d %s", q, r.status, r.body)
+				}
+				if got := h.stats().SuccessfulGrants["refresh_token"]; got != i+2 {
+					t.Fatalf("after forced refresh %q: %d grants, want %d", q, got, i+2)
+				}
+			}
+			if n := h.stats().ReuseDetections; n != 0 {
+				t.Fatalf("%d reuse detections", n)
+			}
+		})
+	}
+}
+
+// TestOversizedRefreshNeverLosesToken (issue 6.8): a refreshed session
+// that no longer fits its cookies must not answer 500 and silently drop a
+// rotated refresh token: the new token is revoked, the session ends with
+// a logged error, and no spent token is presented again.
+func TestOversizedRefreshNeverLosesToken(t *testing.T) {
+	logs := &logRecords{}
+	h := newHarness(t, setup{opts: []oidcsession.Option{oidcsession.WithLogger(slog.New(logs))}})
+	h.b.startSession()
+	h.op.OverrideNextRefreshIDTokenClaims(map[string]any{"bio": strings.Repeat("x", 20<<10)})
+	h.clock.Advance(6 * time.Minute)
+	r := h.b.refresh()
+	if r.status != 401 || r.json(t)["error"] != "session_expired" || !clears(r, cookieName) {
+		t.Fatalf("oversized refresh: %d %s", r.status, r.body)
+	}
+	if s := h.stats(); s.Revocations != 1 || s.ReuseDetections != 0 {
+		t.Fatalf("%d revocations, %d reuse detections", s.Revocations, s.ReuseDetections)
+	}
+	if _, ok := logs.find(slog.LevelError, "too large"); !ok {
+		t.Fatalf("nothing logged at error:\n%s", logs.text())
+	}
+}
+
+// TestOversizedRefreshDropsUserInfo: when cached userinfo claims are what
+// no longer fits, they are dropped (they can be fetched again) and the
+// session goes on with its new refresh token.
+func TestOversizedRefreshDropsUserInfo(t *testing.T) {
+	logs := &logRecords{}
+	h := newHarness(t, setup{
+		op:   oidcsessiontest.Config{User: oidcsessiontest.User{Claims: map[string]any{"name": "Test User", "bio": strings.Repeat("y", 2500)}}},
+		opts: []oidcsession.Option{oidcsession.WithMaxChunks(2), oidcsession.WithUserInfoOnRefresh(), oidcsession.WithLogger(slog.New(logs))},
+	})
+	h.b.startSession()
+	for range 2 {
+		h.clock.Advance(6 * time.Minute)
+		h.b.me()
+	}
+	if _, ok := logs.find(slog.LevelWarn, "userinfo"); !ok {
+		t.Fatalf("dropping userinfo was not logged:\n%s", logs.text())
+	}
+	if s := h.stats(); s.SuccessfulGrants["refresh_token"] != 2 || s.ReuseDetections != 0 {
+		t.Fatalf("%+v", s)
+	}
+}
+
+// echoingTransport fails every token request with an error whose text
+// echoes the request body, as some proxies and test doubles do.
+type echoingTransport struct{ next http.RoundTripper }
+
+func (e echoingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(r.URL.Path, "/token") && r.Body != nil {
+		b, _ := io.ReadAll(r.Body)
+		return nil, fmt.Errorf("upstream rejected %s with body %s auth %s", r.URL, b, r.Header.Get("Authorization"))
+	}
+	return e.next.RoundTrip(r)
+}
+
+// TestRefreshErrorRedactsTransportErrors (issue 6.13): an error from the
+// HTTP client may carry the request body; neither the refresh token nor
+// the client's credentials may reach RefreshError.Error() or the logs.
+func TestRefreshErrorRedactsTransportErrors(t *testing.T) {
+	logs := &logRecords{}
+	failures := make(chan string, 1)
+	h := newHarness(t, setup{opts: []oidcsession.Option{
+		oidcsession.WithLogger(slog.New(logs)),
+		oidcsession.WithHTTPClient(&http.Client{Transport: echoingTransport{http.DefaultTransport}}),
+		oidcsession.WithOnRefreshFailed(func(_ context.Context, err *oidcsession.RefreshError) { failures <- err.Error() }),
+	}})
+	h.b.startSession()
+	h.clock.Advance(6 * time.Minute)
+	if r := h.b.get("/app", nil); r.status != 503 {
+		t.Fatalf("transport failure: %d %s", r.status, r.body)
+	}
+	msg := <-failures
+	for _, text := range []string{msg, logs.text()} {
+		for _, secret := range []string{"refresh_token=", h.op.ClientSecret(), "Basic ", "?"} {
+			if strings.Contains(text, secret) {
+				t.Fatalf("%q leaks %q", text, secret)
+			}
+		}
+	}
+	if !strings.Contains(msg, "transient") || !strings.Contains(msg, "/token") {
+		t.Fatalf("message says too little: %q", msg)
 	}
 }
 
 // TestLogoutEndsGraceWindow: after sign-out, a cookie from before the last
 // rotation must not be handed the signed-out session by the grace window.
 func TestLogoutEndsGraceWindow(t *testing.T) {
-	h := newHarness(t, harnessConfig{})
-	h.signIn()
-	oldCookie := http.Header{"Cookie": {h.cookieHeader(h.client)}}
+	h := newHarness(t, setup{})
+	h.b.startSession()
+	old := h.b.cookieHeader()
 	h.clock.Advance(6 * time.Minute)
-	if r := h.get(h.client, "/app/x", nil); r.StatusCode != 200 {
-		t.Fatalf("refresh: %d", r.StatusCode)
-	}
-	if r := h.do(h.client, http.MethodPost, "/auth/logout", http.Header{RefreshHeader: {"1"}}); r.StatusCode != http.StatusSeeOther {
-		t.Fatalf("logout: %d %s", r.StatusCode, r.body)
+	h.b.me()
+	if r := h.b.post("/auth/logout", csrf); r.status != 200 {
+		t.Fatalf("logout: %d %s", r.status, r.body)
 	}
 	h.clock.Advance(time.Second)
-	r := h.get(h.app.Client(), "/app/x", oldCookie)
-	if r.StatusCode != 401 || r.json(t)["error"] != "session_expired" {
-		t.Fatalf("old cookie after logout: %d %s", r.StatusCode, r.body)
-	}
-}
-
-// TestClientAuthStyles refreshes (plainly, through x/oauth2, and with
-// options, through our own request) under each way a provider may want the
-// client to authenticate; the provider refuses any other.
-func TestClientAuthStyles(t *testing.T) {
-	tests := []struct {
-		name string
-		op   oidcsessiontest.Config
-	}{
-		{"client_secret_basic", oidcsessiontest.Config{TokenEndpointAuthMethods: []string{"client_secret_basic"}}},
-		{"client_secret_post", oidcsessiontest.Config{TokenEndpointAuthMethods: []string{"client_secret_post"}}},
-		{"public client", oidcsessiontest.Config{PublicClient: true, ClientSecret: ""}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, harnessConfig{op: tt.op})
-			h.signIn()
-			h.clock.Advance(6 * time.Minute)
-			if r := h.get(h.client, "/app/x", nil); r.StatusCode != 200 {
-				t.Fatalf("plain refresh: %d %s", r.StatusCode, r.body)
-			}
-			req := httptest.NewRequest("GET", "/", nil)
-			req.Header.Set("Cookie", h.cookieHeader(h.client))
-			if _, err := h.m.RefreshSession(httptest.NewRecorder(), req, RefreshOptions{Scopes: []string{"openid"}}); err != nil {
-				t.Fatalf("refresh with options: %v", err)
-			}
-			if g := h.op.SuccessfulGrants("refresh_token"); g != 2 || h.op.Grants("refresh_token") != 2 {
-				t.Fatalf("%d of %d grants succeeded", g, h.op.Grants("refresh_token"))
-			}
-		})
+	if r := h.b.get("/app", withCookie(old)); r.status != 401 || r.json(t)["error"] != "session_expired" {
+		t.Fatalf("old cookie after logout: %d %s", r.status, r.body)
 	}
 }

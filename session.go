@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/oidcsession/oidcsession/internal/state"
 )
 
 // Session is a signed-in user's session as the middleware read it from the
@@ -16,65 +18,64 @@ import (
 // strings are rebuilt on first use, so a handler that does not call
 // AccessToken pays nothing for it.
 type Session struct {
-	subject      string
-	created      time.Time // sign-in; the absolute lifetime runs from here
-	lastSeen     time.Time // last recorded request; the idle timeout runs from here
-	tokenAt      time.Time // when the current access token was obtained
-	expiry       time.Time // access-token expiry; zero when the provider gave none
-	accessToken  *token
-	idToken      *token
-	refreshToken string
-	tokenType    string
-	scope        string
-	userInfo     []byte // JSON claims from the userinfo endpoint, if fetched
-
-	// Set by the store: the cookie was sealed with a retired key, so the
-	// next response re-seals it with the newest.
-	sealedWithOldKey bool
+	d   *state.Session
+	gen uint64 // server-side sessions: the record generation it was read from; 0 in cookies
 }
 
+// ID names the session: random at sign-in, kept across refreshes. With a
+// Store it is the key of the session's record (see Middleware.Sessions).
+func (s *Session) ID() string { return s.d.ID }
+
 // Subject is the "sub" claim of the session's ID token.
-func (s *Session) Subject() string { return s.subject }
+func (s *Session) Subject() string { return s.d.Subject }
+
+// SID is the ID token's "sid" claim (the provider's session), if it had
+// one; back-channel logout matches sessions by it.
+func (s *Session) SID() string { return s.d.SID }
 
 // Expiry is when the access token expires; zero if the provider did not say.
-func (s *Session) Expiry() time.Time { return s.expiry }
+func (s *Session) Expiry() time.Time { return s.d.Expiry }
 
 // CreatedAt is when the user signed in.
-func (s *Session) CreatedAt() time.Time { return s.created }
+func (s *Session) CreatedAt() time.Time { return s.d.Created }
+
+// LastSeen is the last request the session recorded (at most every eighth
+// of the idle timeout).
+func (s *Session) LastSeen() time.Time { return s.d.LastSeen }
 
 // AccessToken returns the access token, for calling APIs on the user's
 // behalf.
-func (s *Session) AccessToken() string { return s.accessToken.String() }
+func (s *Session) AccessToken() string { return s.d.AccessToken.String() }
 
 // TokenType is the access token's type, usually "Bearer".
 func (s *Session) TokenType() string {
-	if s.tokenType == "" {
+	if s.d.TokenType == "" {
 		return "Bearer"
 	}
-	return s.tokenType
+	return s.d.TokenType
 }
 
 // Scope is the scope the provider granted with the current access token, if
 // it said.
-func (s *Session) Scope() string { return s.scope }
+func (s *Session) Scope() string { return s.d.Scope }
 
 // IDToken returns the raw ID token, for example as an id_token_hint.
-func (s *Session) IDToken() string { return s.idToken.String() }
+func (s *Session) IDToken() string { return s.d.IDToken.String() }
 
 // HasRefreshToken reports whether the session can be refreshed.
-func (s *Session) HasRefreshToken() bool { return s.refreshToken != "" }
+func (s *Session) HasRefreshToken() bool { return s.d.RefreshToken != "" }
 
 // Token returns the access token as an *oauth2.Token for API clients. It
 // carries no refresh token on purpose: a client that refreshed on its own
 // would spend the refresh token behind the middleware's back.
 func (s *Session) Token() *oauth2.Token {
-	return &oauth2.Token{AccessToken: s.AccessToken(), TokenType: s.TokenType(), Expiry: s.expiry}
+	return &oauth2.Token{AccessToken: s.AccessToken(), TokenType: s.TokenType(), Expiry: s.d.Expiry}
 }
 
 // Claims decodes the ID token's claims into v, which is typically a struct
 // with json tags or a map[string]any.
 func (s *Session) Claims(v any) error {
-	payload := s.idToken.payload()
+	payload := s.d.IDToken.Payload()
 	if payload == nil {
 		return errors.New("oidcsession: session has no ID token claims")
 	}
@@ -87,10 +88,10 @@ func (s *Session) Claims(v any) error {
 // UserInfo decodes the claims last fetched from the userinfo endpoint into
 // v. It reports false if they were never fetched.
 func (s *Session) UserInfo(v any) (bool, error) {
-	if len(s.userInfo) == 0 {
+	if len(s.d.UserInfo) == 0 {
 		return false, nil
 	}
-	if err := json.Unmarshal(s.userInfo, v); err != nil {
+	if err := json.Unmarshal(s.d.UserInfo, v); err != nil {
 		return true, fmt.Errorf("oidcsession: decoding userinfo claims: %w", err)
 	}
 	return true, nil
@@ -99,7 +100,7 @@ func (s *Session) UserInfo(v any) (bool, error) {
 // String describes the session without any token.
 func (s *Session) String() string {
 	return fmt.Sprintf("Session{subject: %q, expiry: %s, refresh_token: %t, tokens: [REDACTED]}",
-		s.subject, s.expiry.UTC().Format(time.RFC3339), s.refreshToken != "")
+		s.d.Subject, s.d.Expiry.UTC().Format(time.RFC3339), s.HasRefreshToken())
 }
 
 // GoString keeps %#v from printing tokens.
@@ -108,18 +109,14 @@ func (s *Session) GoString() string { return s.String() }
 // LogValue keeps tokens out of structured logs.
 func (s *Session) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("subject", s.subject),
-		slog.Time("expiry", s.expiry),
-		slog.Bool("refresh_token", s.refreshToken != ""),
+		slog.String("subject", s.d.Subject),
+		slog.Time("expiry", s.d.Expiry),
+		slog.Bool("refresh_token", s.HasRefreshToken()),
 	)
 }
 
-// clone returns a copy the caller may change.
-func (s *Session) clone() *Session {
-	c := *s
-	c.sealedWithOldKey = false
-	return &c
-}
+// with returns a Session holding d, from the same record as s.
+func (s *Session) with(d *state.Session) *Session { return &Session{d: d, gen: s.gen} }
 
 type ctxKey struct{}
 
@@ -133,5 +130,5 @@ func NewContext(ctx context.Context, s *Session) context.Context {
 // reports false outside Require; it never panics.
 func FromContext(ctx context.Context) (*Session, bool) {
 	s, ok := ctx.Value(ctxKey{}).(*Session)
-	return s, ok && s != nil
+	return s, ok && s != nil && s.d != nil
 }

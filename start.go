@@ -10,39 +10,43 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/oidcsession/oidcsession/internal/state"
 )
 
 // StartSession starts a session from a token response, for applications
 // that run their own sign-in flow: it verifies the ID token (signature,
-// issuer, audience, expiry) and writes the session cookies. Check the
-// nonce of your flow before calling it. Call it before writing the
-// response body.
+// issuer, audience, times with the clock tolerance) and writes the session.
+// Check the nonce of your flow before calling it. Call it before writing
+// the response body.
 func (m *Middleware) StartSession(w http.ResponseWriter, r *http.Request, tok *oauth2.Token) (*Session, error) {
-	return m.startSession(w, r, tok, "")
-}
-
-// startSession is StartSession with the nonce the flow sent, checked when
-// not empty.
-func (m *Middleware) startSession(w http.ResponseWriter, r *http.Request, tok *oauth2.Token, nonce string) (*Session, error) {
-	s, err := m.newSession(r.Context(), tok, nonce)
+	d, err := m.newSession(r.Context(), tok, "")
 	if err != nil {
 		return nil, err
 	}
-	if s, err = m.fit(r.Context(), s, "sign-in"); err != nil {
+	return m.begin(w, r, d, "sign-in")
+}
+
+// begin stores a new session and writes its cookies.
+func (m *Middleware) begin(w http.ResponseWriter, r *http.Request, d *state.Session, when string) (*Session, error) {
+	d, err := m.fit(r.Context(), d, when)
+	if err != nil {
 		return nil, err
 	}
-	if err := m.save(w, r, s, s.lastSeen); err != nil {
+	s, err := m.storage.persist(r.Context(), &Session{d: d})
+	if err != nil {
+		m.revokeAtProvider(r.Context(), d, "the new session could not be stored")
 		return nil, err
 	}
-	return s, nil
+	return m.save(r.Context(), w, r, s, false)
 }
 
 // errNonceMismatch is returned when the ID token's nonce is not the flow's.
 var errNonceMismatch = errors.New("oidcsession: ID token nonce does not match the sign-in flow")
 
 // newSession builds a session from a token response after verifying its ID
-// token.
-func (m *Middleware) newSession(ctx context.Context, tok *oauth2.Token, nonce string) (*Session, error) {
+// token, and its nonce when not empty.
+func (m *Middleware) newSession(ctx context.Context, tok *oauth2.Token, nonce string) (*state.Session, error) {
 	if tok == nil || tok.AccessToken == "" {
 		return nil, errors.New("oidcsession: token response has no access_token")
 	}
@@ -57,22 +61,20 @@ func (m *Middleware) newSession(ctx context.Context, tok *oauth2.Token, nonce st
 	if nonce != "" && idt.Nonce != nonce {
 		return nil, errNonceMismatch
 	}
+	var c struct {
+		SID string `json:"sid"`
+	}
+	_ = idt.Claims(&c)
 	now := m.cfg.now()
-	s := &Session{
-		subject:      idt.Subject,
-		created:      now,
-		lastSeen:     now,
-		tokenAt:      now,
-		accessToken:  newToken(tok.AccessToken),
-		idToken:      newToken(raw),
-		refreshToken: tok.RefreshToken,
-		tokenType:    tok.TokenType,
+	d := &state.Session{
+		ID: newSessionID(), Subject: idt.Subject, SID: c.SID,
+		Created: now, LastSeen: now, TokenAt: now,
+		AccessToken: state.NewToken(tok.AccessToken), IDToken: state.NewToken(raw),
+		RefreshToken: tok.RefreshToken, TokenType: tok.TokenType,
 	}
-	if scope, ok := tok.Extra("scope").(string); ok {
-		s.scope = scope
-	}
-	s.expiry = m.tokenExpiry(tok, s.accessToken, now)
-	return s, nil
+	d.Scope, _ = tok.Extra("scope").(string)
+	d.Expiry = m.tokenExpiry(tok, d.AccessToken, now)
+	return d, nil
 }
 
 // verifyIDToken verifies an ID token with go-oidc (signature, iss, aud)

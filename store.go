@@ -1,79 +1,95 @@
 package oidcsession
 
 import (
-	"fmt"
-	"net/http"
+	"context"
+	"errors"
 	"time"
 )
 
-// sessionStore is where sessions live between requests. Require, the
-// refresh engine and the handlers only talk to this seam, so a server-side
-// store (tokens in Redis, the cookie holding an id and generation) can
-// replace the cookie store without reshaping them.
-type sessionStore interface {
-	// load returns the request's session, ErrNoSession when there is none,
-	// or an error matching ErrInvalidSession when it cannot be trusted.
-	load(r *http.Request) (*Session, error)
-	// save persists s and writes whatever cookies point at it.
-	save(w http.ResponseWriter, r *http.Request, s *Session) error
-	// clear forgets the request's session and deletes its cookies.
-	clear(w http.ResponseWriter, r *http.Request)
-	// fits reports, with an error matching ErrSessionTooLarge, a session
-	// that save could not store.
-	fits(s *Session) error
+// Errors a Store or Coordinator returns. Any other error means the backend
+// is unavailable: requests get 503 with the session kept, never a lost
+// session or a refresh token spent twice.
+var (
+	// ErrNotFound: no record, or nothing published, under the key.
+	ErrNotFound = errors.New("oidcsession: not found in the store")
+	// ErrConflict: Put found another generation than the one it was
+	// given, because another request or replica wrote first.
+	ErrConflict = errors.New("oidcsession: record changed meanwhile")
+)
+
+// Coordinator lets the replicas of a deployment agree on which one spends
+// a refresh token and share what came of it, so that a rotating refresh
+// token is presented once however many replicas see it expire. The
+// Middleware runs the protocol (claim, grant, publish, release; waiters
+// watch and look up); a Coordinator only provides these primitives.
+//
+// Contract: every method is safe for concurrent use by many goroutines and
+// processes; keys and values are opaque to it (values are sealed by the
+// Middleware, so a dump reveals no token); ttl bounds how long anything it
+// keeps lives; an error other than ErrNotFound means it is unavailable.
+// The default is in-process; NewMemoryStore gives the same for one
+// process, and the redisstore module for several.
+type Coordinator interface {
+	// Claim stores value under key for ttl unless a claim on key is live,
+	// and reports whether it did. held is the value of the live claim:
+	// value itself when taken.
+	Claim(ctx context.Context, key string, value []byte, ttl time.Duration) (taken bool, held []byte, err error)
+	// Release deletes the claim on key if it still holds value.
+	Release(ctx context.Context, key string, value []byte) error
+	// Publish stores value under key for ttl and wakes every Watch of key,
+	// on every replica.
+	Publish(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// Lookup returns the value last published under key that has not
+	// expired, or ErrNotFound.
+	Lookup(ctx context.Context, key string) ([]byte, error)
+	// Watch returns a channel that receives after every Publish of key
+	// made after Watch returned, until ctx is done. Wake-ups may be
+	// spurious or coalesced: callers Lookup after each.
+	Watch(ctx context.Context, key string) (<-chan struct{}, error)
 }
 
-// cookieStore keeps the whole session in sealed cookies: no shared state,
-// nothing to run.
-type cookieStore struct {
-	sealer   *sealer
-	name     string
-	absolute time.Duration
-	now      func() time.Time
-	opened   *openedCache // nil when WithOpenedCache(0)
+// Store keeps sessions on the server (WithStore). The session cookie then
+// holds only a reference: the session's ID and the record's generation,
+// under a MAC (about 80 bytes). Revoking a session deletes its record, and
+// every replica refuses it from then on.
+//
+// Contract, beyond Coordinator's: Put is atomic (compare-and-set on the
+// generation); Get may be served from a cache local to the replica, but a
+// Put or Delete on any replica must reach every replica's Get within one
+// second; List finds records by the index keys of their latest Put; every
+// method is safe for concurrent use; an error other than ErrNotFound and
+// ErrConflict means the store is unavailable.
+type Store interface {
+	Coordinator
+	// Get returns the record of session id, or ErrNotFound.
+	Get(ctx context.Context, id string) (*Record, error)
+	// Put writes rec if the stored record's generation is prev (0: no
+	// record may exist yet), else returns ErrConflict.
+	Put(ctx context.Context, rec *Record, prev uint64) error
+	// Delete removes the record of session id and its index entries; a
+	// missing record is not an error.
+	Delete(ctx context.Context, id string) error
+	// List returns the records whose latest Put carried index.
+	List(ctx context.Context, index string) ([]*Record, error)
 }
 
-func (st *cookieStore) load(r *http.Request) (*Session, error) {
-	value, err := st.sealer.readSealed(r, st.name)
-	if err != nil {
-		return nil, err
-	}
-	if s := st.opened.get(value); s != nil {
-		return s, nil
-	}
-	payload, oldKey, err := st.sealer.open(st.name, value)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidSession, err)
-	}
-	s, err := decodePayload(payload)
-	if err != nil {
-		return nil, ErrInvalidSession
-	}
-	s.sealedWithOldKey = oldKey
-	st.opened.put(value, s)
-	return s, nil
-}
-
-func (st *cookieStore) save(w http.ResponseWriter, r *http.Request, s *Session) error {
-	value, err := st.sealer.seal(st.name, encodePayload(make([]byte, 0, 2048), s))
-	if err != nil {
-		return err
-	}
-	maxAge := int(s.created.Add(st.absolute).Sub(st.now()).Seconds())
-	if maxAge < 1 {
-		maxAge = 1
-	}
-	return st.sealer.writeSealed(w, r, st.name, value, maxAge)
-}
-
-func (st *cookieStore) fits(s *Session) error {
-	value, err := st.sealer.seal(st.name, encodePayload(make([]byte, 0, 2048), s))
-	if err != nil {
-		return err
-	}
-	return st.sealer.fits(st.name, value)
-}
-
-func (st *cookieStore) clear(w http.ResponseWriter, r *http.Request) {
-	st.sealer.clear(w, r, st.name)
+// Record is one server-side session as a Store keeps it.
+type Record struct {
+	// ID is the session's ID (Session.ID).
+	ID string
+	// Generation counts the record's writes: 1 when created, prev+1 on
+	// every Put. A cookie carries the generation it was written with.
+	Generation uint64
+	// Written is when this generation was written: a cookie of the
+	// previous generation is still honoured for the grace window from
+	// here, and is a replayed copy after it.
+	Written time.Time
+	// Expires is when the session's absolute lifetime ends; the store may
+	// drop the record from then on.
+	Expires time.Time
+	// Index holds the keys List finds the record by: "sub:" + subject and,
+	// when the ID token had one, "sid:" + the provider's session id.
+	Index []string
+	// Sealed is the session, sealed with the Middleware's keys.
+	Sealed []byte
 }

@@ -1,20 +1,14 @@
 package oidcsession
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
+	"errors"
 	"log/slog"
-	"mime"
 	"net/http"
-	"strconv"
-)
 
-// maxUserInfo bounds how much of a userinfo answer is read; the claims end
-// up in the session cookie, so a large answer would not fit anyway.
-const maxUserInfo = 64 << 10
+	"github.com/oidcsession/oidcsession/internal/provider"
+	"github.com/oidcsession/oidcsession/internal/state"
+)
 
 // RefetchUserInfo fetches the user's claims from the provider's userinfo
 // endpoint with the session's access token, stores them in the session
@@ -23,99 +17,83 @@ const maxUserInfo = 64 << 10
 // Require put in the context (possibly just refreshed); elsewhere it loads
 // the request's session. The answer's sub must be the session's (OIDC Core
 // 5.3.2): otherwise the claims are not stored and the error matches
-// ErrUserInfoMismatch. Other failures match ErrUserInfo, or
-// ErrProviderUnavailable when trying later may help. The returned session
-// is the new one; the request's context still holds the old.
+// ErrUserInfoMismatch. Other failures are a *ProviderError matching
+// ErrUserInfo, or ErrProviderUnavailable when trying later may help. The
+// returned session is the new one; the request's context still holds the
+// old.
 func (m *Middleware) RefetchUserInfo(w http.ResponseWriter, r *http.Request) (*Session, error) {
 	s, ok := FromContext(r.Context())
 	if !ok {
-		var err error
-		if s, err = m.loadSession(r, m.cfg.now()); err != nil {
+		res, err := m.resolve(w, r, policy{})
+		if err != nil {
 			return nil, err
 		}
+		s = res.s
 	}
-	raw, err := m.fetchUserInfo(r.Context(), s)
+	claims, err := m.fetchUserInfo(r.Context(), s.d)
 	if err != nil {
 		return nil, err
 	}
-	ns := s.clone()
-	ns.userInfo = raw
-	if err := m.save(w, r, ns, m.cfg.now()); err != nil {
-		return nil, err
-	}
-	return ns, nil
+	d := s.d.Clone()
+	d.UserInfo = claims
+	return m.save(r.Context(), w, r, s.with(d), true)
 }
 
-// addUserInfo fetches userinfo into s, a session not yet shared, as best
-// effort: on failure it logs and leaves s's previous claims. It serves
+// addUserInfo fetches userinfo into d, a session not yet shared, as best
+// effort: on failure it logs and leaves d's previous claims. It serves
 // WithUserInfoOnRefresh at sign-in and after refreshes, where the tokens
 // are already spent and must not be lost over userinfo.
-func (m *Middleware) addUserInfo(ctx context.Context, s *Session, when string) {
-	raw, err := m.fetchUserInfo(ctx, s)
+func (m *Middleware) addUserInfo(ctx context.Context, d *state.Session, when string) {
+	claims, err := m.fetchUserInfo(ctx, d)
 	if err != nil {
 		m.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "oidcsession: userinfo fetch failed; keeping the previous claims",
-			slog.String("after", when), slog.String("subject", s.subject), slog.String("error", err.Error()))
+			slog.String("after", when), slog.String("subject", d.Subject), slog.String("error", err.Error()))
 		return
 	}
-	s.userInfo = raw
+	d.UserInfo = claims
 }
 
-// userInfoAfterRefresh is the WithUserInfoOnRefresh hook of
-// sessionFromRefresh.
-func (m *Middleware) userInfoAfterRefresh(ctx context.Context, s *Session) {
-	if m.cfg.login.userInfoOnRefresh {
-		m.addUserInfo(ctx, s, "refresh")
-	}
-}
-
-// fetchUserInfo GETs the userinfo endpoint with s's access token and
-// returns the claims as compact JSON after checking their sub. Only JSON
-// answers are supported, not signed (application/jwt) ones.
-func (m *Middleware) fetchUserInfo(ctx context.Context, s *Session) ([]byte, error) {
-	endpoint := m.meta.UserInfoEndpoint
-	if endpoint == "" {
-		return nil, &loginError{kind: ErrUserInfo, reason: "the provider has no userinfo endpoint"}
+// fetchUserInfo gets d's userinfo claims and checks their sub.
+func (m *Middleware) fetchUserInfo(ctx context.Context, d *state.Session) ([]byte, error) {
+	if m.meta.UserInfoEndpoint == "" {
+		return nil, &ProviderError{Kind: ErrUserInfo, Reason: "the provider has no userinfo endpoint"}
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.refreshTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
+	tokenType := d.TokenType
+	if tokenType == "" {
+		tokenType = "Bearer"
+	}
+	claims, sub, err := m.client.UserInfo(ctx, d.AccessToken.String(), tokenType)
 	if err != nil {
-		return nil, &loginError{kind: ErrUserInfo, reason: "building the userinfo request failed", cause: err}
+		return nil, providerFailure(err, ErrUserInfo, "the userinfo endpoint")
 	}
-	s.Token().SetAuthHeader(req)
-	req.Header.Set("Accept", "application/json")
-	resp, err := m.cfg.httpClient.Do(req)
-	if err != nil {
-		return nil, &loginError{kind: ErrProviderUnavailable, reason: "the userinfo endpoint could not be reached", cause: err}
+	if sub != d.Subject {
+		return nil, &ProviderError{Kind: ErrUserInfoMismatch, Reason: "the userinfo sub is not the session's (OIDC Core 5.3.2)"}
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxUserInfo+1))
-	if err != nil {
-		return nil, &loginError{kind: ErrProviderUnavailable, reason: "reading the userinfo answer failed", cause: err}
+	return claims, nil
+}
+
+// providerFailure is the one mapping from a failed provider call to a
+// ProviderError: unavailable (no answer, 5xx, 429) is
+// ErrProviderUnavailable; a refusal or an unusable answer is refused, of
+// kind.
+func providerFailure(err error, refused error, what string) *ProviderError {
+	var pe *provider.Error
+	if !errors.As(err, &pe) {
+		return &ProviderError{Kind: ErrProviderUnavailable, Reason: what + " could not be used", Err: err, class: "unavailable"}
 	}
-	switch {
-	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
-		return nil, &loginError{kind: ErrProviderUnavailable, reason: "the userinfo endpoint answered " + strconv.Itoa(resp.StatusCode)}
-	case resp.StatusCode != http.StatusOK:
-		return nil, &loginError{kind: ErrUserInfo, reason: "the userinfo endpoint answered " + strconv.Itoa(resp.StatusCode)}
-	case len(body) > maxUserInfo:
-		return nil, &loginError{kind: ErrUserInfo, reason: fmt.Sprintf("the userinfo answer is over %d bytes", maxUserInfo)}
+	e := &ProviderError{Code: pe.Code, Status: pe.Status, Description: pe.Description, Err: err}
+	switch pe.Class() {
+	case provider.Unavailable:
+		e.Kind, e.class, e.Reason = ErrProviderUnavailable, "unavailable", what+" is unavailable; try again shortly"
+	case provider.Unusable:
+		e.Kind, e.class, e.Reason = refused, "unusable", what+" sent an answer that cannot be used"
+	default:
+		e.Kind, e.class, e.Reason = refused, "refused", what+" refused the request"
+		if pe.Code != "" {
+			e.Reason += " (" + pe.Code + ")"
+		}
 	}
-	if ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); ct != "application/json" {
-		return nil, &loginError{kind: ErrUserInfo, reason: fmt.Sprintf("the userinfo answer has content type %q, want application/json", ct)}
-	}
-	var claims struct {
-		Sub *string `json:"sub"`
-	}
-	if body = bytes.TrimSpace(body); len(body) == 0 || body[0] != '{' || json.Unmarshal(body, &claims) != nil {
-		return nil, &loginError{kind: ErrUserInfo, reason: "the userinfo answer is not a JSON object"}
-	}
-	if claims.Sub == nil || *claims.Sub != s.subject {
-		return nil, &loginError{kind: ErrUserInfoMismatch, reason: "the userinfo sub is not the session's (OIDC Core 5.3.2)"}
-	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, body); err != nil {
-		return nil, &loginError{kind: ErrUserInfo, reason: "the userinfo answer is not valid JSON", cause: err}
-	}
-	return buf.Bytes(), nil
+	return e
 }

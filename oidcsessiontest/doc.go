@@ -29,7 +29,7 @@
 //		}
 //		op.FailNextRefreshes(1, http.StatusServiceUnavailable, "temporarily_unavailable")
 //		// ... exercise your code with conf and tok, then assert on
-//		// op.Grants("refresh_token"), op.ReuseDetections(), ...
+//		// op.Stats().Grants["refresh_token"], op.Stats().ReuseDetections, ...
 //	}
 //
 // For the browser flow, send the authorization URL (with
@@ -58,7 +58,8 @@
 // FailNextRefreshes, DelayNextRefreshes, DropNextRefreshes and
 // OverrideNextRefreshIDTokenClaims inject faults into refresh_token grants;
 // RotateKeys rolls the signing key; SetLoggedIn forces the provider session;
-// IssueTokens and SignJWT mint tokens directly; Grants, SuccessfulGrants,
-// ReuseDetections, Revocations, EndSessions and UserinfoCalls count what
-// the relying party did.
+// IssueTokens and SignJWT mint tokens directly; Stats counts what the
+// relying party did (grants by type, reuse detections, revocations,
+// end-session and userinfo calls). Clock is a hand-moved clock to share
+// between the provider (Config.Now) and the application.
 package oidcsessiontest

@@ -46,7 +46,7 @@ func TestFailNextRefreshes(t *testing.T) {
 			if _, err := r.conf.TokenSource(r.ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err != nil {
 				t.Fatal(err)
 			}
-			if g, s := r.op.Grants("refresh_token"), r.op.SuccessfulGrants("refresh_token"); g != 3 || s != 1 {
+			if g, s := r.op.Stats().Grants["refresh_token"], r.op.Stats().SuccessfulGrants["refresh_token"]; g != 3 || s != 1 {
 				t.Errorf("grants %d successes %d", g, s)
 			}
 		})
@@ -69,8 +69,8 @@ func TestDropNextRefreshes(t *testing.T) {
 	if status, body := refresh(t, op, tok.RefreshToken, nil); status != http.StatusOK {
 		t.Fatalf("after drop: %d %v", status, body)
 	}
-	if op.Grants("refresh_token") != 2 || op.SuccessfulGrants("refresh_token") != 1 {
-		t.Errorf("grants %d", op.Grants("refresh_token"))
+	if op.Stats().Grants["refresh_token"] != 2 || op.Stats().SuccessfulGrants["refresh_token"] != 1 {
+		t.Errorf("grants %d", op.Stats().Grants["refresh_token"])
 	}
 }
 
@@ -107,7 +107,7 @@ func TestDelayNextRefreshes(t *testing.T) {
 		if status != http.StatusOK {
 			t.Fatalf("%d %v", status, body)
 		}
-		if op.ReuseDetections() != 0 {
+		if op.Stats().ReuseDetections != 0 {
 			t.Error("reuse detected")
 		}
 	})
@@ -149,7 +149,7 @@ func TestCloseWithDelayedRefresh(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	for op.Grants("refresh_token") == 0 {
+	for op.Stats().Grants["refresh_token"] == 0 {
 		time.Sleep(5 * time.Millisecond)
 	}
 	start := time.Now()

@@ -48,7 +48,7 @@ func TestRefusedRefreshSpendsPerMode(t *testing.T) {
 			if spent := body["error"] == "invalid_grant"; spent != tt.wantSpent || (!spent && status != 200) {
 				t.Fatalf("second presentation: %d %v, want spent=%t", status, body, tt.wantSpent)
 			}
-			if got := op.ReuseDetections(); (got == 1) != tt.wantSpent {
+			if got := op.Stats().ReuseDetections; (got == 1) != tt.wantSpent {
 				t.Fatalf("%d reuse detections", got)
 			}
 		})

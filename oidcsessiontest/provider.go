@@ -40,6 +40,7 @@ type Provider struct {
 	revocations int
 	endSessions int
 	userinfo    int
+	backchannel int
 }
 
 // authCode is an issued authorization code and everything it is bound to.
@@ -157,49 +158,39 @@ func (p *Provider) ClientSecret() string { return p.cfg.ClientSecret }
 // oidc.ClientContext or oauth2.HTTPClient.
 func (p *Provider) Client() *http.Client { return p.srv.Client() }
 
-// Grants returns how many token requests (successful or not, faults
-// included) used grantType, e.g. "authorization_code" or "refresh_token".
-func (p *Provider) Grants(grantType string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.grants[grantType]
+// Stats is a snapshot of what the provider has seen, for tests to count
+// grants and protocol events at the provider itself.
+type Stats struct {
+	// Grants counts token requests by grant_type ("authorization_code",
+	// "refresh_token"), successful or not, injected faults included.
+	Grants map[string]int
+	// SuccessfulGrants counts the token requests by grant_type that issued
+	// tokens.
+	SuccessfulGrants map[string]int
+	// ReuseDetections counts presentations of a spent refresh token: the
+	// signal of refresh-token theft or of a client bug.
+	ReuseDetections int
+	// Revocations counts requests to the revocation endpoint.
+	Revocations int
+	// EndSessions counts requests to the end-session endpoint.
+	EndSessions int
+	// UserInfo counts requests to the userinfo endpoint.
+	UserInfo int
+	// BackChannelLogouts counts logout tokens delivered to the client's
+	// back-channel logout URI (with a 2xx answer).
+	BackChannelLogouts int
 }
 
-// SuccessfulGrants returns how many token requests with grantType issued
-// tokens.
-func (p *Provider) SuccessfulGrants(grantType string) int {
+// Stats returns a snapshot of the provider's counters; it is safe to call
+// concurrently with requests.
+func (p *Provider) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.successes[grantType]
-}
-
-// ReuseDetections returns how many times a spent refresh token was
-// presented, the signal of refresh-token theft or a client bug.
-func (p *Provider) ReuseDetections() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.reuses
-}
-
-// Revocations returns how many requests reached the revocation endpoint.
-func (p *Provider) Revocations() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.revocations
-}
-
-// EndSessions returns how many requests reached the end-session endpoint.
-func (p *Provider) EndSessions() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.endSessions
-}
-
-// UserinfoCalls returns how many requests reached the userinfo endpoint.
-func (p *Provider) UserinfoCalls() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.userinfo
+	return Stats{
+		Grants: maps.Clone(p.grants), SuccessfulGrants: maps.Clone(p.successes),
+		ReuseDetections: p.reuses, Revocations: p.revocations, EndSessions: p.endSessions,
+		UserInfo: p.userinfo, BackChannelLogouts: p.backchannel,
+	}
 }
 
 // RotateKeys makes a new signing key (same algorithm, new kid) current.

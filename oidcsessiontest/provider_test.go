@@ -120,11 +120,11 @@ func TestCodeFlow(t *testing.T) {
 			if err != nil || ui.Subject != "user-1" || ui.Email != "user@example.test" {
 				t.Fatalf("userinfo %+v %v", ui, err)
 			}
-			if g, s := r.op.Grants("authorization_code"), r.op.SuccessfulGrants("authorization_code"); g != 1 || s != 1 {
+			if g, s := r.op.Stats().Grants["authorization_code"], r.op.Stats().SuccessfulGrants["authorization_code"]; g != 1 || s != 1 {
 				t.Errorf("grants %d/%d", g, s)
 			}
-			if r.op.UserinfoCalls() != 1 {
-				t.Errorf("userinfo calls %d", r.op.UserinfoCalls())
+			if r.op.Stats().UserInfo != 1 {
+				t.Errorf("userinfo calls %d", r.op.Stats().UserInfo)
 			}
 		})
 	}
@@ -205,8 +205,8 @@ func TestIssueTokens(t *testing.T) {
 	if id := r.verifyID(next); id.Nonce != "" {
 		t.Errorf("nonce on refresh: %q", id.Nonce)
 	}
-	if r.op.SuccessfulGrants("refresh_token") != 1 || r.op.Grants("authorization_code") != 0 {
-		t.Errorf("grants %d %d", r.op.SuccessfulGrants("refresh_token"), r.op.Grants("authorization_code"))
+	if r.op.Stats().SuccessfulGrants["refresh_token"] != 1 || r.op.Stats().Grants["authorization_code"] != 0 {
+		t.Errorf("grants %d %d", r.op.Stats().SuccessfulGrants["refresh_token"], r.op.Stats().Grants["authorization_code"])
 	}
 
 	scoped, err := r.op.IssueTokens(IssueOptions{Scopes: []string{"openid"}})

@@ -12,7 +12,7 @@ import (
 )
 
 func TestPromptNone(t *testing.T) {
-	clock := newFakeClock()
+	clock := NewClock(time.Time{})
 	r := newRP(t, Config{Now: clock.Now})
 	none := oauth2.SetAuthURLParam("prompt", "none")
 
@@ -31,11 +31,11 @@ func TestPromptNone(t *testing.T) {
 		return c.AuthTime
 	}
 	first := authTime()
-	clock.Add(time.Minute)
+	clock.Advance(time.Minute)
 	if silent := authTime(none); silent != first {
 		t.Errorf("prompt=none changed auth_time: %v -> %v", first, silent)
 	}
-	clock.Add(time.Minute)
+	clock.Advance(time.Minute)
 	if again := authTime(oauth2.SetAuthURLParam("prompt", "login")); again != first+120 {
 		t.Errorf("prompt=login: auth_time %v, want %v", again, first+120)
 	}
@@ -138,10 +138,10 @@ func TestEndSession(t *testing.T) {
 	}
 
 	// An expired ID token is still a fine hint.
-	clock := newFakeClock()
+	clock := NewClock(time.Time{})
 	op := New(t, Config{Now: clock.Now})
 	old, _ := op.IssueTokens(IssueOptions{})
-	clock.Add(time.Hour)
+	clock.Advance(time.Hour)
 	foreign, _ := New(t, Config{}).SignJWT(map[string]any{"iss": op.Issuer(), "aud": "client"})
 	tests := []struct {
 		name   string
@@ -170,13 +170,13 @@ func TestEndSession(t *testing.T) {
 			}
 		})
 	}
-	if op.EndSessions() != len(tests) || r.op.EndSessions() != 1 {
-		t.Errorf("end sessions %d %d", op.EndSessions(), r.op.EndSessions())
+	if op.Stats().EndSessions != len(tests) || r.op.Stats().EndSessions != 1 {
+		t.Errorf("end sessions %d %d", op.Stats().EndSessions, r.op.Stats().EndSessions)
 	}
 }
 
 func TestUserinfo(t *testing.T) {
-	clock := newFakeClock()
+	clock := NewClock(time.Time{})
 	op := New(t, Config{Now: clock.Now, User: User{Subject: "alice", Claims: map[string]any{"email": "a@x.test"}}})
 	tok, _ := op.IssueTokens(IssueOptions{})
 	status, body, _ := userinfo(t, op, tok.AccessToken)
@@ -197,12 +197,12 @@ func TestUserinfo(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
 		t.Errorf("no token: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
-	clock.Add(5 * time.Minute)
+	clock.Advance(5 * time.Minute)
 	if status, _, _ := userinfo(t, op, tok.AccessToken); status != http.StatusUnauthorized {
 		t.Errorf("expired token accepted: %d", status)
 	}
-	if op.UserinfoCalls() != 5 {
-		t.Errorf("calls %d", op.UserinfoCalls())
+	if op.Stats().UserInfo != 5 {
+		t.Errorf("calls %d", op.Stats().UserInfo)
 	}
 }
 
@@ -251,7 +251,7 @@ func TestRevocation(t *testing.T) {
 	if s := revoke("", "", true); s != http.StatusBadRequest {
 		t.Errorf("missing token: %d", s)
 	}
-	if op.Revocations() != 5 {
-		t.Errorf("revocations %d", op.Revocations())
+	if op.Stats().Revocations != 5 {
+		t.Errorf("revocations %d", op.Stats().Revocations)
 	}
 }

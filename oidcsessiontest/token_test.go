@@ -42,8 +42,8 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 	if body["error_description"] != "refresh token reuse detected" {
 		t.Errorf("description %v", body["error_description"])
 	}
-	if r.op.ReuseDetections() != 1 {
-		t.Errorf("reuse detections %d", r.op.ReuseDetections())
+	if r.op.Stats().ReuseDetections != 1 {
+		t.Errorf("reuse detections %d", r.op.Stats().ReuseDetections)
 	}
 	status, body = refresh(t, r.op, rt1, nil)
 	wantOAuthError(t, status, body, http.StatusBadRequest, "invalid_grant")
@@ -53,7 +53,7 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 	if status, _, _ := userinfo(t, r.op, tok.AccessToken); status != http.StatusUnauthorized {
 		t.Errorf("first access token still valid after reuse: %d", status)
 	}
-	if g, s := r.op.Grants("refresh_token"), r.op.SuccessfulGrants("refresh_token"); g != 3 || s != 1 {
+	if g, s := r.op.Stats().Grants["refresh_token"], r.op.Stats().SuccessfulGrants["refresh_token"]; g != 3 || s != 1 {
 		t.Errorf("grants %d successes %d", g, s)
 	}
 
@@ -71,7 +71,7 @@ func TestRefreshOptions(t *testing.T) {
 				t.Fatalf("%d %v", status, body)
 			}
 		}
-		if op.ReuseDetections() != 0 {
+		if op.Stats().ReuseDetections != 0 {
 			t.Error("reuse detected without rotation")
 		}
 	})
@@ -102,10 +102,10 @@ func TestRefreshOptions(t *testing.T) {
 		wantOAuthError(t, status, body, http.StatusBadRequest, "unauthorized_client")
 	})
 	t.Run("RefreshTokenLifetime", func(t *testing.T) {
-		clock := newFakeClock()
+		clock := NewClock(time.Time{})
 		op := New(t, Config{Now: clock.Now, RefreshTokenLifetime: time.Hour})
 		tok, _ := op.IssueTokens(IssueOptions{})
-		clock.Add(time.Hour)
+		clock.Advance(time.Hour)
 		status, body := refresh(t, op, tok.RefreshToken, nil)
 		wantOAuthError(t, status, body, http.StatusBadRequest, "invalid_grant")
 	})
@@ -232,10 +232,10 @@ func TestCodeGrantErrors(t *testing.T) {
 		wantOAuthError(t, status, body, http.StatusBadRequest, "invalid_grant")
 	})
 	t.Run("code expiry", func(t *testing.T) {
-		clock := newFakeClock()
+		clock := NewClock(time.Time{})
 		r := newRP(t, Config{Now: clock.Now})
 		q, v := r.authorize()
-		clock.Add(61 * time.Second)
+		clock.Advance(61 * time.Second)
 		_, err := r.conf.Exchange(r.ctx, q.Get("code"), oauth2.VerifierOption(v))
 		wantRetrieveError(t, err, "invalid_grant")
 	})
@@ -384,7 +384,7 @@ func TestConcurrentRefreshes(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if ok != 1 || op.ReuseDetections() != 1 || op.SuccessfulGrants("refresh_token") != 41 {
-		t.Fatalf("winners %d reuse %d successes %d", ok, op.ReuseDetections(), op.SuccessfulGrants("refresh_token"))
+	if ok != 1 || op.Stats().ReuseDetections != 1 || op.Stats().SuccessfulGrants["refresh_token"] != 41 {
+		t.Fatalf("winners %d reuse %d successes %d", ok, op.Stats().ReuseDetections, op.Stats().SuccessfulGrants["refresh_token"])
 	}
 }

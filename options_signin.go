@@ -7,40 +7,21 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
-)
-
-// Sign-in flow limits. They are not options: nothing gains from tuning them.
-const (
-	// flowLifetime is how long a started sign-in may take before its flow
-	// cookie expires: long enough to type a password and do MFA.
-	flowLifetime = 10 * time.Minute
-	// maxFlows bounds the flow cookies one browser holds, so tabs that
-	// start sign-ins and never finish cannot fill the cookie jar; the
-	// oldest flow gives way.
-	maxFlows = 4
-	// maxFlowBytes bounds the bytes (name=value) of all of one browser's
-	// flow cookies, so that with a session cookie of up to 4 KB the Cookie
-	// header stays under the 8 KB that common proxies allow per header.
-	maxFlowBytes = 3072
-	// maxReturnTo bounds return_to; a flow cookie with the longest one
-	// takes about 1.2 KB, so two always fit in maxFlowBytes.
-	maxReturnTo = 512
 )
 
 // reservedAuthParams are the authorization parameters the login handler
-// sets itself; WithAuthParam may not override them. prompt comes from the
-// login URL's query and silent sign-in; response_mode, request and
-// request_uri would move or replace the response the callback checks.
+// sets itself; WithAuthParams may not override them. prompt comes from the
+// login URL's query, WithPrompt and silent sign-in; response_mode, request
+// and request_uri would move or replace the response the callback checks.
 var reservedAuthParams = []string{
 	"client_id", "code_challenge", "code_challenge_method", "nonce", "prompt",
 	"redirect_uri", "request", "request_uri", "response_mode", "response_type",
 	"scope", "state",
 }
 
-// loginConfig holds the settings of the sign-in, sign-out and userinfo
-// handlers. The zero value is the default.
-type loginConfig struct {
+// signInConfig holds the settings of sign-in, sign-out and userinfo. The
+// zero value is the default.
+type signInConfig struct {
 	authParams            map[string]string
 	silent                bool
 	prompt                string
@@ -48,28 +29,18 @@ type loginConfig struct {
 	postLogoutRedirectURL string
 }
 
-// WithAuthParam adds a parameter to every authorization request, such as
-// "audience" or "acr_values". Parameters the login handler owns (state,
-// nonce, code_challenge, code_challenge_method, redirect_uri, client_id,
-// response_type, response_mode, scope, prompt, request, request_uri) are
-// refused by New. Default: none.
-func WithAuthParam(key, value string) Option {
-	return func(c *config) {
-		if c.login.authParams == nil {
-			c.login.authParams = map[string]string{}
-		}
-		c.login.authParams[key] = value
-	}
-}
-
-// WithAuthParams adds several authorization parameters at once, as
-// WithAuthParam does for each. Default: none.
+// WithAuthParams adds parameters to every authorization request, such as
+// "audience" or "acr_values"; it may be given several times. Parameters
+// the login handler owns (state, nonce, code_challenge,
+// code_challenge_method, redirect_uri, client_id, response_type,
+// response_mode, scope, prompt, request, request_uri) are refused by New.
+// Default: none.
 func WithAuthParams(params map[string]string) Option {
 	return func(c *config) {
-		if c.login.authParams == nil {
-			c.login.authParams = map[string]string{}
+		if c.signIn.authParams == nil {
+			c.signIn.authParams = map[string]string{}
 		}
-		maps.Copy(c.login.authParams, params)
+		maps.Copy(c.signIn.authParams, params)
 	}
 }
 
@@ -86,7 +57,7 @@ func WithAuthParams(params map[string]string) Option {
 // sign-in time (Auth0's silent renewal), instead of ending it. Default:
 // off.
 func WithSilentSignIn() Option {
-	return func(c *config) { c.login.silent = true }
+	return func(c *config) { c.signIn.silent = true }
 }
 
 // WithPrompt sets the prompt of interactive sign-ins: those started by a
@@ -98,7 +69,7 @@ func WithSilentSignIn() Option {
 // end when their first access token expires (or, with WithSilentSignIn,
 // are renewed by a prompt=none round trip). Default: none sent.
 func WithPrompt(prompt string) Option {
-	return func(c *config) { c.login.prompt = prompt }
+	return func(c *config) { c.signIn.prompt = prompt }
 }
 
 // WithUserInfoOnRefresh fetches the userinfo claims at sign-in and again
@@ -107,7 +78,7 @@ func WithPrompt(prompt string) Option {
 // because the refresh token has already been spent. Default: off (call
 // Middleware.RefetchUserInfo when needed).
 func WithUserInfoOnRefresh() Option {
-	return func(c *config) { c.login.userInfoOnRefresh = true }
+	return func(c *config) { c.signIn.userInfoOnRefresh = true }
 }
 
 // WithPostLogoutRedirectURL sets where the provider sends the browser after
@@ -116,11 +87,11 @@ func WithUserInfoOnRefresh() Option {
 // provider has no end_session_endpoint. An absolute http(s) URL. Default:
 // none, and the logout handler falls back to "/".
 func WithPostLogoutRedirectURL(absoluteURL string) Option {
-	return func(c *config) { c.login.postLogoutRedirectURL = absoluteURL }
+	return func(c *config) { c.signIn.postLogoutRedirectURL = absoluteURL }
 }
 
 // validate checks the sign-in settings.
-func (c *loginConfig) validate() error {
+func (c *signInConfig) validate() error {
 	var errs []error
 	if c.prompt != "" && (allowedPrompt(c.prompt) == "" || c.prompt == "none") {
 		errs = append(errs, fmt.Errorf("WithPrompt: %q is not login, consent or select_account (prompt=none is WithSilentSignIn)", c.prompt))
@@ -128,9 +99,9 @@ func (c *loginConfig) validate() error {
 	for _, k := range slices.Sorted(maps.Keys(c.authParams)) {
 		switch {
 		case k == "" || strings.TrimSpace(k) != k:
-			errs = append(errs, fmt.Errorf("WithAuthParam: %q is not a parameter name", k))
+			errs = append(errs, fmt.Errorf("WithAuthParams: %q is not a parameter name", k))
 		case slices.Contains(reservedAuthParams, strings.ToLower(k)):
-			errs = append(errs, fmt.Errorf("WithAuthParam: %q is set by the login handler and cannot be overridden", k))
+			errs = append(errs, fmt.Errorf("WithAuthParams: %q is set by the login handler and cannot be overridden", k))
 		}
 	}
 	if u := c.postLogoutRedirectURL; u != "" {
@@ -140,4 +111,22 @@ func (c *loginConfig) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// allowedPrompt returns p if it is a prompt value worth passing on: "none"
+// alone, or a list of login, consent and select_account. Otherwise "".
+func allowedPrompt(p string) string {
+	fields := strings.Fields(p)
+	if len(fields) == 0 {
+		return ""
+	}
+	if len(fields) == 1 && fields[0] == "none" {
+		return "none"
+	}
+	for _, f := range fields {
+		if f != "login" && f != "consent" && f != "select_account" {
+			return ""
+		}
+	}
+	return strings.Join(fields, " ")
 }

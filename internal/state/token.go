@@ -1,4 +1,4 @@
-package oidcsession
+package state
 
 import (
 	"encoding/base64"
@@ -7,15 +7,15 @@ import (
 )
 
 // jwtEncoding is the base64url form JWT segments use. Strict decoding makes
-// decode-then-encode give back the same string, so storing a segment decoded
-// is lossless.
+// decode-then-encode give back the same string, so storing a segment
+// decoded is lossless.
 var jwtEncoding = base64.RawURLEncoding.Strict()
 
-// token holds a token either as the string the provider sent or, for a
-// compact JWT, as its three segments base64url-decoded: a quarter smaller in
-// the cookie, and the ID token's claims are readable without decoding. The
-// string form is rebuilt once, on first use. A token is immutable.
-type token struct {
+// Token holds a token either as the string the provider sent or, for a
+// compact JWT, as its three segments base64url-decoded: a quarter smaller
+// in a cookie, and an ID token's claims are readable without decoding. The
+// string form is rebuilt once, on first use. A Token is immutable.
+type Token struct {
 	raw   string    // the string form, when known
 	segs  [3][]byte // decoded segments, when isJWT
 	isJWT bool
@@ -23,21 +23,20 @@ type token struct {
 	str   string
 }
 
-// newToken wraps a token string, keeping a decoded form when it is a JWT
-// whose segments round-trip exactly.
-func newToken(s string) *token {
+// NewToken wraps a token string, keeping a decoded form when it is a JWT
+// whose segments round-trip exactly. It returns nil for "".
+func NewToken(s string) *Token {
 	if s == "" {
 		return nil
 	}
-	t := &token{raw: s}
+	t := &Token{raw: s}
 	first := strings.IndexByte(s, '.')
 	second := strings.LastIndexByte(s, '.')
 	if first < 0 || second == first {
 		return t
 	}
-	parts := [3]string{s[:first], s[first+1 : second], s[second+1:]}
 	var segs [3][]byte
-	for i, p := range parts {
+	for i, p := range [3]string{s[:first], s[first+1 : second], s[second+1:]} {
 		b, err := jwtEncoding.DecodeString(p)
 		if err != nil {
 			return t
@@ -48,8 +47,8 @@ func newToken(s string) *token {
 	return t
 }
 
-// String returns the token as sent by the provider.
-func (t *token) String() string {
+// String returns the token as the provider sent it; "" for nil.
+func (t *Token) String() string {
 	if t == nil {
 		return ""
 	}
@@ -69,8 +68,8 @@ func (t *token) String() string {
 	return t.str
 }
 
-// payload returns a JWT's decoded claims segment, or nil.
-func (t *token) payload() []byte {
+// Payload returns a JWT's decoded claims segment, or nil.
+func (t *Token) Payload() []byte {
 	if t == nil || !t.isJWT {
 		return nil
 	}

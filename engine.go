@@ -1,0 +1,281 @@
+package oidcsession
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// RefreshOptions changes what one refresh asks for (MonoCloud's
+// refreshSession options). The zero value is a plain refresh.
+type RefreshOptions struct {
+	// Scopes asks for a subset of the granted scopes (the scope parameter
+	// of RFC 6749 section 6).
+	Scopes []string
+	// Resource asks for an access token for these resources (RFC 8707).
+	Resource []string
+}
+
+func (o RefreshOptions) isZero() bool { return len(o.Scopes) == 0 && len(o.Resource) == 0 }
+
+func (o RefreshOptions) equal(p RefreshOptions) bool {
+	return slices.Equal(o.Scopes, p.Scopes) && slices.Equal(o.Resource, p.Resource)
+}
+
+// engine performs refresh-token grants so that a refresh token the
+// provider may have spent is never presented again, by this process or by
+// any replica sharing the Coordinator. In front, concurrent refreshes of
+// one token in this process share one flight. Behind, the flight's leader
+// runs the protocol: it claims the grant key, grants, publishes the
+// outcome under the key for the grace window, and releases the claim;
+// another replica that holds the claim is waited for (woken by its
+// publication), never raced. A request that still carries a spent token
+// inside the grace window finds the published outcome and follows it to
+// the successor session.
+type engine struct {
+	m        *Middleware
+	coord    Coordinator
+	mu       sync.Mutex
+	inflight map[string]*flight
+}
+
+// flight is one grant in progress in this process; done is closed when s
+// and err are set.
+type flight struct {
+	done    chan struct{}
+	opts    RefreshOptions
+	force   bool
+	s       *Session // the new session; with err, the session that is kept
+	err     error
+	granted bool // this process made the grant (else: another replica's outcome)
+}
+
+// maxHops bounds how many successors one refresh follows; each hop is a
+// grant that finished meanwhile, so a handful always suffice.
+const maxHops = 8
+
+// refresh returns old's session with fresh tokens, persisted but its
+// cookie not yet written. Unless force is set, a successor that another
+// request made inside the grace window is returned as it is; force
+// (RefreshSession) always makes a grant, from the newest successor, so a
+// spent token is never presented. ctx only bounds the wait: the grant
+// itself is detached from it. On a transient or rejected failure the
+// returned session is the one that is kept.
+func (e *engine) refresh(ctx context.Context, old *Session, opts RefreshOptions, force bool) (*Session, error) {
+	plain := !force && opts.isZero()
+	skip := "" // a key whose outcome kept the same, unspent token
+	for range maxHops {
+		if !old.HasRefreshToken() {
+			if plain {
+				return old, nil
+			}
+			return old, fmt.Errorf("%w: the session has no refresh token", ErrRefreshFailed)
+		}
+		key := e.m.storage.grantKey(old)
+		if key != skip {
+			next, found, err := e.successor(ctx, key)
+			switch {
+			case err != nil && next == nil:
+				return old, err
+			case err != nil:
+				return nil, err
+			case found && plain:
+				return next, nil
+			case found && next.d.RefreshToken == old.d.RefreshToken:
+				old, skip = next, key // the provider did not rotate: the token is still good
+				continue
+			case found:
+				old = next // spent: go on from its successor
+				continue
+			}
+		}
+		f := e.join(ctx, key, old, opts, force)
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return old, &RefreshError{Class: RefreshTransient, Err: ctx.Err()}
+		}
+		switch {
+		case !f.opts.equal(opts) || f.force != force:
+			// Another kind of grant ran on this token; if it spent the
+			// token, its outcome is published now.
+		case force && !f.granted && f.err == nil && f.s != old:
+			old = f.s // spent on another replica: grant from its successor
+		default:
+			return f.s, f.err
+		}
+	}
+	return old, &RefreshError{Class: RefreshTransient, Err: errors.New("the session was refreshed too many times meanwhile")}
+}
+
+// successor returns the session a finished grant left for key inside the
+// grace window. A terminal outcome, or a session signed out since, is an
+// error; so is a coordinator that is down (with old kept: next is nil).
+func (e *engine) successor(ctx context.Context, key string) (next *Session, found bool, err error) {
+	o, err := e.lookup(ctx, outcomeKey(key))
+	if err != nil || o == nil || o.kind == outcomeTransient {
+		return nil, false, err
+	}
+	if o.err != nil {
+		return nil, true, o.err
+	}
+	if ended, err := e.lookup(ctx, endedKey(o.s.d.ID)); err != nil || ended != nil {
+		return nil, true, fmt.Errorf("%w: the session was signed out", ErrSessionExpired)
+	}
+	return o.s, true, nil
+}
+
+// join returns the flight for key in this process, starting it if there
+// is none.
+func (e *engine) join(ctx context.Context, key string, old *Session, opts RefreshOptions, force bool) *flight {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if f, ok := e.inflight[key]; ok {
+		return f
+	}
+	f := &flight{done: make(chan struct{}), opts: opts, force: force}
+	e.inflight[key] = f
+	go e.fly(context.WithoutCancel(ctx), key, f, old)
+	return f
+}
+
+// fly runs a flight detached from the request's cancellation, so a client
+// that disconnects cannot lose a rotated refresh token: the outcome is
+// published for its next request.
+func (e *engine) fly(ctx context.Context, key string, f *flight, old *Session) {
+	ctx, cancel := context.WithTimeout(ctx, e.m.cfg.refreshTimeout+claimMargin+storeTimeout)
+	defer cancel()
+	var s *Session
+	var err error
+	granted := false
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				s, err = old, &RefreshError{Class: RefreshTransient, Err: errors.New("panic during the refresh grant")}
+			}
+		}()
+		s, err, granted = e.lead(ctx, key, old, f.opts, f.force)
+	}()
+	e.mu.Lock()
+	delete(e.inflight, key)
+	f.s, f.err, f.granted = s, err, granted
+	e.mu.Unlock()
+	close(f.done)
+	if granted {
+		e.m.afterGrant(ctx, s, err)
+	}
+}
+
+// claimMargin is how long after a claim's deadline a waiter still waits
+// for the holder's outcome before it concludes the outcome is lost.
+const claimMargin = 2 * time.Second
+
+// maxClaims bounds how often a leader tries to take a released claim.
+const maxClaims = 4
+
+// lead spends old's refresh token at most once across replicas: it claims
+// key, grants and publishes, or waits for the replica that holds the claim,
+// or takes the outcome another grant published. A forced grant ignores an
+// outcome that kept the same, unspent token. granted reports whether this
+// process made the grant.
+func (e *engine) lead(ctx context.Context, key string, old *Session, opts RefreshOptions, force bool) (s *Session, err error, granted bool) {
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	wake, werr := e.coord.Watch(wctx, outcomeKey(key))
+	// Claims are about real time on every replica, not the session clock.
+	holder := claimValue(time.Now().Add(e.m.cfg.refreshTimeout))
+	var waitedFor []byte // the claim of the replica this one waited for
+	for range maxClaims {
+		if werr != nil {
+			return old, storeDown(werr), false
+		}
+		o, err := e.lookup(ctx, outcomeKey(key))
+		switch {
+		case err != nil:
+			return old, storeDown(err), false
+		case o == nil, o.kind == outcomeTransient && string(o.holder) != string(waitedFor):
+			// Nothing, or an earlier attempt that spent nothing.
+		case force && o.kind == outcomeSession && o.s.d.RefreshToken == old.d.RefreshToken:
+		default:
+			return o.result(old)
+		}
+		taken, held, err := e.coord.Claim(ctx, claimKey(key), holder, e.m.cfg.refreshTimeout+e.m.cfg.graceWindow+claimMargin)
+		if err != nil {
+			return old, storeDown(err), false
+		}
+		if taken {
+			s, err := e.grantOnce(ctx, key, old, opts, holder)
+			return s, err, true
+		}
+		waitedFor = held
+		deadline, ok := claimDeadline(held)
+		wait := time.Until(deadline.Add(claimMargin))
+		if !ok || wait <= 0 {
+			return nil, &RefreshError{Class: RefreshTerminal, Err: errors.New("the replica that spent the refresh token never reported back; the token may be spent")}, false
+		}
+		select {
+		case <-wake:
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return old, &RefreshError{Class: RefreshTransient, Err: ctx.Err()}, false
+		}
+	}
+	return old, &RefreshError{Class: RefreshTransient, Err: errors.New("the grant changed hands too often")}, false
+}
+
+// grantOnce makes the grant under a claim, stores and publishes its
+// outcome, and releases the claim.
+func (e *engine) grantOnce(ctx context.Context, key string, old *Session, opts RefreshOptions, holder []byte) (*Session, error) {
+	deadline, _ := claimDeadline(holder)
+	gctx, cancel := context.WithDeadline(ctx, deadline)
+	s, err := e.m.grant(gctx, old, opts)
+	cancel()
+	if s != nil && s != old {
+		s, err = e.persistGrant(ctx, old, s, err)
+	}
+	e.publish(ctx, key, holder, s, err)
+	_ = e.coord.Release(ctx, claimKey(key), holder)
+	return s, err
+}
+
+// persistGrant stores the session a grant made. Another write of the same
+// session (a touch on another replica) is merged into; a store that is
+// down is retried until the grant's time is up, and after that the new
+// refresh token is revoked, since no one could use it.
+func (e *engine) persistGrant(ctx context.Context, old, s *Session, grantErr error) (*Session, error) {
+	for delay := 50 * time.Millisecond; ; delay *= 2 {
+		ps, err := e.m.storage.persist(ctx, s)
+		switch {
+		case err == nil:
+			return ps, grantErr
+		case errors.Is(err, ErrConflict):
+			cur, rerr := e.m.reload(ctx, s)
+			if rerr == nil && cur.d.RefreshToken == old.d.RefreshToken {
+				s = &Session{d: s.d, gen: cur.gen} // only touched meanwhile: ours wins
+				continue
+			}
+			if rerr == nil {
+				// Rotated elsewhere despite the claim: keep that one.
+				e.m.revokeAtProvider(ctx, s.d, "a concurrent rotation was stored first")
+				return cur, nil
+			}
+			err = rerr
+		}
+		if ctx.Err() != nil || delay > e.m.cfg.refreshTimeout {
+			e.m.revokeAtProvider(ctx, s.d, "the refreshed session could not be stored")
+			return nil, &RefreshError{Class: RefreshTerminal, Err: fmt.Errorf("storing the refreshed session: %w", err)}
+		}
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+		}
+	}
+}
+
+// storeDown is the transient failure of an unavailable coordinator.
+func storeDown(err error) *RefreshError {
+	return &RefreshError{Class: RefreshTransient, Err: fmt.Errorf("%w: %w", ErrStoreUnavailable, err)}
+}

@@ -1,0 +1,68 @@
+package cookie
+
+import "sync"
+
+// Opened remembers what values decoded to once their MAC was verified,
+// keyed by the exact value. A browser sends the same cookie on every
+// request until it changes, and opening a 3.3 KB value with securecookie
+// (two base64 passes, HMAC, AES) costs about 9 µs, far more than
+// everything else a request does. A hit needs the byte-for-byte same value
+// (Go's map compares the whole key), so it proves exactly what a fresh MAC
+// check would. Cached values must be immutable: they are shared.
+type Opened[V any] struct {
+	mu       sync.RWMutex
+	entries  map[string]V
+	bytes    int
+	maxBytes int
+}
+
+// entryOverhead approximates what an entry costs beyond its key: the
+// decoded value it points into plus the map's own.
+const entryOverhead = 2048
+
+// NewOpened returns a cache bounded to maxBytes, or nil (which caches
+// nothing) for maxBytes <= 0.
+func NewOpened[V any](maxBytes int) *Opened[V] {
+	if maxBytes <= 0 {
+		return nil
+	}
+	return &Opened[V]{entries: map[string]V{}, maxBytes: maxBytes}
+}
+
+// Get returns the value value decoded to.
+func (c *Opened[V]) Get(value string) (V, bool) {
+	if c == nil {
+		var zero V
+		return zero, false
+	}
+	c.mu.RLock()
+	v, ok := c.entries[value]
+	c.mu.RUnlock()
+	return v, ok
+}
+
+// Put adds an entry, first evicting arbitrary entries (Go's map order is
+// random) until it fits, so the cache never grows past maxBytes.
+func (c *Opened[V]) Put(value string, v V) {
+	if c == nil {
+		return
+	}
+	size := len(value) + entryOverhead
+	if size > c.maxBytes/4 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.entries[value]; ok {
+		return
+	}
+	for k := range c.entries {
+		if c.bytes+size <= c.maxBytes {
+			break
+		}
+		c.bytes -= len(k) + entryOverhead
+		delete(c.entries, k)
+	}
+	c.entries[value] = v
+	c.bytes += size
+}

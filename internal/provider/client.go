@@ -1,0 +1,105 @@
+// Package provider makes the package's calls to the OpenID provider — the
+// token endpoint (code exchange, refresh), revocation (RFC 7009) and
+// userinfo — with the client's authentication, and classifies every
+// failure one way (Error.Class).
+package provider
+
+import (
+	"context"
+	"crypto"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Client calls one provider for one client. It is immutable and safe for
+// concurrent use.
+type Client struct {
+	ClientID      string
+	Secret        string
+	Method        string        // client_secret_basic, client_secret_post, none or private_key_jwt
+	Key           crypto.Signer // private_key_jwt only
+	KeyID         string
+	Alg           string
+	TokenURL      string
+	RevocationURL string
+	UserInfoURL   string
+	HTTP          *http.Client
+	Now           func() time.Time
+}
+
+// The endpoints, as Error names them.
+const (
+	opToken      = "token endpoint"
+	opRevocation = "revocation endpoint"
+	opUserInfo   = "userinfo endpoint"
+)
+
+// maxAnswer bounds how much of any answer is read.
+const maxAnswer = 1 << 20
+
+// post sends form to endpoint with the client's authentication and reads
+// the answer. Every request is sent exactly once: there is no retry, with
+// another authentication method or otherwise, since a refresh token
+// presented twice trips the provider's reuse detection.
+func (c *Client) post(ctx context.Context, op, endpoint string, form url.Values) (*http.Response, []byte, error) {
+	switch c.Method {
+	case "client_secret_post":
+		form.Set("client_id", c.ClientID)
+		form.Set("client_secret", c.Secret)
+	case "none":
+		form.Set("client_id", c.ClientID)
+	case "private_key_jwt":
+		assertion, err := c.assertion()
+		if err != nil {
+			return nil, nil, &Error{Op: op, Endpoint: endpoint, Err: err}
+		}
+		form.Set("client_id", c.ClientID)
+		form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+		form.Set("client_assertion", assertion)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, nil, &Error{Op: op, Endpoint: endpoint, Err: err}
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if c.Method == "client_secret_basic" {
+		// RFC 6749 section 2.3.1: form-encode both parts before Basic.
+		req.SetBasicAuth(url.QueryEscape(c.ClientID), url.QueryEscape(c.Secret))
+	}
+	return c.do(op, endpoint, req)
+}
+
+// do sends req and reads at most maxAnswer bytes of the answer.
+func (c *Client) do(op, endpoint string, req *http.Request) (*http.Response, []byte, error) {
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, nil, &Error{Op: op, Endpoint: endpoint, Err: err}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	if err != nil {
+		return nil, nil, &Error{Op: op, Endpoint: endpoint, Err: err}
+	}
+	if len(body) > maxAnswer {
+		return nil, nil, &Error{Op: op, Endpoint: endpoint, Status: resp.StatusCode, unusable: true, Err: fmt.Errorf("answer over %d bytes", maxAnswer)}
+	}
+	return resp, body, nil
+}
+
+// Revoke revokes token at the revocation endpoint (RFC 7009); hint is
+// "refresh_token" or "access_token".
+func (c *Client) Revoke(ctx context.Context, token, hint string) error {
+	resp, body, err := c.post(ctx, opRevocation, c.RevocationURL, url.Values{"token": {token}, "token_type_hint": {hint}})
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return answerError(opRevocation, c.RevocationURL, resp, body)
+	}
+	return nil
+}

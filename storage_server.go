@@ -1,0 +1,190 @@
+package oidcsession
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/oidcsession/oidcsession/internal/cookie"
+	"github.com/oidcsession/oidcsession/internal/state"
+	"github.com/oidcsession/oidcsession/internal/wire"
+)
+
+// serverStorage keeps sessions in a Store. The cookie is a reference, the
+// session's ID and the record's generation under a MAC, so it cannot be
+// forged or moved, is about 80 bytes, and tells a replayed copy from the
+// current one: every write of the record bumps its generation, a browser
+// always sends its newest cookie, and a copy that fell behind by more than
+// the grace window is refresh-token theft (SuperTokens' model).
+type serverStorage struct {
+	m      *Middleware
+	st     Store
+	chunks *cookie.Chunked
+	opened *cookie.Opened[*state.Session] // keyed by a record's sealed bytes
+}
+
+// recordName binds sealed records to being records.
+const recordName = "oidcsession-record"
+
+// maxRef bounds a reference's payload: a 16-byte ID and a generation.
+const maxRef = 16 + 10
+
+func (v *serverStorage) load(r *http.Request) (loaded, error) {
+	value, err := v.chunks.Read(r.Header)
+	switch {
+	case errors.Is(err, cookie.ErrAbsent):
+		return loaded{}, ErrNoSession
+	case err != nil:
+		return loaded{}, fmt.Errorf("%w: %w", ErrInvalidSession, err)
+	}
+	payload, oldKey, err := v.m.sealer.OpenRef(v.chunks.Name(), value, maxRef)
+	if err != nil || len(payload) < 17 {
+		return loaded{}, fmt.Errorf("%w: not a session reference", ErrInvalidSession)
+	}
+	id := base64.RawURLEncoding.EncodeToString(payload[:16])
+	rd := wire.NewReader(payload[16:])
+	gen := rd.Uvarint()
+	if rd.Done() != nil {
+		return loaded{}, fmt.Errorf("%w: not a session reference", ErrInvalidSession)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
+	defer cancel()
+	rec, err := v.st.Get(ctx, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return loaded{}, fmt.Errorf("%w: the session was signed out, revoked or has expired", ErrSessionExpired)
+	case err != nil:
+		return loaded{}, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+	}
+	s, recOldKey, err := v.open(rec)
+	if err != nil {
+		return loaded{}, err
+	}
+	switch {
+	case gen == rec.Generation:
+		return loaded{s: s, cookie: oldKey, dirty: recOldKey}, nil
+	case gen+1 == rec.Generation && v.m.cfg.now().Before(rec.Written.Add(v.m.cfg.graceWindow)):
+		// The cookie of the write before the last, inside the grace
+		// window: a request that crossed the write. Give it the current
+		// session and cookie.
+		return loaded{s: s, cookie: true, dirty: recOldKey}, nil
+	case gen < rec.Generation:
+		return loaded{}, v.m.reuseDetected(ctx, s, gen, rec.Generation)
+	}
+	return loaded{}, fmt.Errorf("%w: the reference is newer than its session", ErrInvalidSession)
+}
+
+// open unseals a record, through the cache of opened records.
+func (v *serverStorage) open(rec *Record) (*Session, bool, error) {
+	if d, ok := v.opened.Get(string(rec.Sealed)); ok {
+		return &Session{d: d, gen: rec.Generation}, false, nil
+	}
+	payload, oldKey, err := v.m.sealer.Open(recordName, string(rec.Sealed))
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: the stored session does not open with these keys", ErrInvalidSession)
+	}
+	d, err := state.DecodeSession(payload)
+	if err != nil || d.ID != rec.ID {
+		return nil, false, fmt.Errorf("%w: the stored session is malformed", ErrInvalidSession)
+	}
+	if !oldKey {
+		v.opened.Put(string(rec.Sealed), d)
+	}
+	return &Session{d: d, gen: rec.Generation}, oldKey, nil
+}
+
+// persist writes s's record as the generation after the one s was read
+// from, if no other request or replica wrote first (ErrConflict).
+func (v *serverStorage) persist(ctx context.Context, s *Session) (*Session, error) {
+	sealed, err := v.m.sealer.Seal(recordName, state.EncodeSession(make([]byte, 0, 2048), s.d))
+	if err != nil {
+		return nil, fmt.Errorf("oidcsession: sealing the session: %w", err)
+	}
+	rec := &Record{
+		ID: s.d.ID, Generation: s.gen + 1, Written: v.m.cfg.now(),
+		Expires: v.m.expires(s.d), Index: []string{"sub:" + s.d.Subject}, Sealed: []byte(sealed),
+	}
+	if s.d.SID != "" {
+		rec.Index = append(rec.Index, "sid:"+s.d.SID)
+	}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	switch err := v.st.Put(ctx, rec, s.gen); {
+	case errors.Is(err, ErrConflict):
+		return nil, err
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+	}
+	return &Session{d: s.d, gen: rec.Generation}, nil
+}
+
+func (v *serverStorage) writeCookie(w http.ResponseWriter, r *http.Request, s *Session) error {
+	id, err := base64.RawURLEncoding.DecodeString(s.d.ID)
+	if err != nil || len(id) != 16 {
+		return fmt.Errorf("oidcsession: session ID %q is not one of ours", s.d.ID)
+	}
+	ref := v.m.sealer.SignRef(v.chunks.Name(), wire.AppendUvarint(id, s.gen))
+	return v.chunks.Write(w, r.Header, ref, v.m.cookieMaxAge(s.d))
+}
+
+func (v *serverStorage) clear(w http.ResponseWriter, r *http.Request) { v.chunks.Clear(w, r.Header) }
+
+func (v *serverStorage) end(ctx context.Context, s *Session) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	if err := v.st.Delete(ctx, s.d.ID); err != nil {
+		return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+	}
+	return nil
+}
+
+func (v *serverStorage) reload(ctx context.Context, s *Session) (*Session, error) {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	rec, err := v.st.Get(ctx, s.d.ID)
+	if err != nil {
+		return nil, err
+	}
+	cur, _, err := v.open(rec)
+	return cur, err
+}
+
+// fits: a store has no practical limit.
+func (v *serverStorage) fits(*state.Session) error { return nil }
+
+// grantKey for records is the session and the generation whose refresh
+// token is spent.
+func (v *serverStorage) grantKey(s *Session) string {
+	return "s:" + s.d.ID + ":" + strconv.FormatUint(s.gen, 10)
+}
+
+// TokenReuse describes a replayed server-side session cookie, for
+// WithOnTokenReuse.
+type TokenReuse struct {
+	Subject   string
+	SessionID string
+}
+
+// reuseDetected handles a cookie that fell behind its session by more
+// than the grace window: someone holds a copy. The session is revoked
+// everywhere (its record deleted), its refresh token revoked at the
+// provider, the hook called, and the request answered
+// 401 token_reuse_detected.
+func (m *Middleware) reuseDetected(ctx context.Context, s *Session, cookieGen, storeGen uint64) error {
+	m.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "oidcsession: session cookie replayed after rotation; the session is revoked",
+		slog.String("subject", s.d.Subject), slog.String("session", s.d.ID),
+		slog.Uint64("cookie_generation", cookieGen), slog.Uint64("generation", storeGen))
+	_ = m.storage.end(ctx, s)
+	m.revokeAtProvider(ctx, s.d, "token reuse")
+	if m.cfg.onTokenReuse != nil {
+		func() {
+			defer func() { _ = recover() }()
+			m.cfg.onTokenReuse(ctx, TokenReuse{Subject: s.d.Subject, SessionID: s.d.ID})
+		}()
+	}
+	return &reuseError{subject: s.d.Subject, sessionID: s.d.ID}
+}
