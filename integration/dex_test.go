@@ -33,8 +33,9 @@ func dexBinary() string {
 
 // startDex builds Dex if it is not cached (scripts/build-dex.sh, from the
 // Go module proxy), starts it with in-memory storage, the password
-// connector with one static account per test, and two static clients (one
-// confidential, one public), and waits for its discovery document.
+// connector with static accounts for the tests to take in turn, and two
+// static clients (one confidential, one public), and waits for its
+// discovery document.
 func startDex() (*provider, error) {
 	bin := dexBinary()
 	if _, err := os.Stat(bin); err != nil {
@@ -56,7 +57,7 @@ func startDex() (*provider, error) {
 			"email": name + "@example.test", "username": name, "userID": name, "hash": string(hash),
 		})
 	}
-	callbacks, postLogout := redirectURIs()
+	callbacks, _ := redirectURIs() // Dex has no RP-initiated logout: no post-logout URIs
 	exCallback, _ := exampleURIs("dex")
 	secret := rand.Text()
 	clients := map[string]clientReg{
@@ -65,7 +66,6 @@ func startDex() (*provider, error) {
 		"post":   {id: "app", secret: secret, auth: oidcsession.ClientSecretPost, idTokenAlg: "RS256"},
 		"public": {id: "app-public", auth: oidcsession.ClientAuthNone, idTokenAlg: "RS256"},
 	}
-	_ = postLogout // Dex has no RP-initiated logout, so nothing to register
 
 	var proc *child
 	var issuer string
@@ -122,13 +122,11 @@ func startDex() (*provider, error) {
 		// consent for offline_access, resource indicators, RFC 9207 iss.
 	}
 	p.newUser = func(t *testing.T) user {
-		n := seq.Add(1)
-		if n > dexUserCount {
-			t.Fatalf("Dex has only %d static accounts: raise dexUserCount", dexUserCount)
-		}
-		name := fmt.Sprintf("user%02d", n)
+		// In turn: far fewer tests than accounts run at once, and the
+		// counts start where this test took the account.
+		name := fmt.Sprintf("user%02d", (seq.Add(1)-1)%dexUserCount+1)
 		t.Logf("Dex account %s", name)
-		return user{name: name, login: name + "@example.test", email: name + "@example.test"}
+		return user{name: name, login: name + "@example.test", email: name + "@example.test", since: len(proc.log.Lines())}
 	}
 	p.counts = func(t *testing.T, u user) counts { return dexCounts(proc.log, u) }
 	return p, nil
@@ -149,7 +147,7 @@ type dexLine struct {
 // user, so those are counted with dexRefusals instead.
 func dexCounts(log *lineLog, u user) counts {
 	c := counts{Consumed: -1, Revoked: -1, EndSessions: -1, Backchannel: -1, SilentOK: -1}
-	for _, line := range log.Lines() {
+	for _, line := range log.Lines()[u.since:] {
 		var l dexLine
 		if json.Unmarshal([]byte(line), &l) != nil {
 			continue
