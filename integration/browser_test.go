@@ -31,7 +31,8 @@ type browser struct {
 	// "login", "consent", "logout" (the end_session confirmation) and
 	// "form_post" (a self-submitting form).
 	pages []string
-	// hops are the URLs of the last navigation's redirects, for messages.
+	// hops are the URLs of the last request's redirects (redacted), for
+	// checks and messages.
 	hops []string
 }
 
@@ -41,11 +42,30 @@ type response struct {
 	url    *url.URL
 	header http.Header
 	body   []byte
-	hops   []string // every URL the request went through, redirects included
+	hops   []string // every URL the request went through, redirects included (redacted)
+}
+
+// redact returns u without the values that must not reach a test log: an
+// authorization code, an ID token sent as id_token_hint.
+func redact(u *url.URL) string {
+	q := u.Query()
+	changed := false
+	for _, k := range []string{"code", "id_token_hint"} {
+		if q.Has(k) {
+			q.Set(k, "REDACTED")
+			changed = true
+		}
+	}
+	if !changed {
+		return u.String()
+	}
+	c := *u
+	c.RawQuery = q.Encode()
+	return c.String()
 }
 
 func (r *response) String() string {
-	return fmt.Sprintf("%d at %s (via %s): %s", r.status, r.url, strings.Join(r.hops, " -> "), truncate(string(r.body), 300))
+	return fmt.Sprintf("%d at %s (via %s): %s", r.status, redact(r.url), strings.Join(r.hops, " -> "), truncate(string(r.body), 300))
 }
 
 // json decodes the body into v.
@@ -66,7 +86,7 @@ func newBrowser(t *testing.T, p *provider, u user) *browser {
 			if len(via) >= 20 {
 				return fmt.Errorf("stopped after %d redirects", len(via))
 			}
-			b.hops = append(b.hops, req.URL.String())
+			b.hops = append(b.hops, redact(req.URL))
 			return nil
 		},
 	}
@@ -129,15 +149,15 @@ func (b *browser) submitLogout(appBase string) *response {
 // send sends one request with the browser's cookies, following redirects.
 func (b *browser) send(req *http.Request) *response {
 	b.t.Helper()
-	b.hops = []string{req.URL.String()}
+	b.hops = []string{redact(req.URL)}
 	resp, err := b.client.Do(req)
 	if err != nil {
-		b.t.Fatalf("%s %s: %v (via %s)", req.Method, req.URL, err, strings.Join(b.hops, " -> "))
+		b.t.Fatalf("%s %s: %v (via %s)", req.Method, redact(req.URL), err, strings.Join(b.hops, " -> "))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		b.t.Fatalf("reading %s: %v", req.URL, err)
+		b.t.Fatalf("reading %s: %v", redact(req.URL), err)
 	}
 	return &response{status: resp.StatusCode, url: resp.Request.URL, header: resp.Header, body: body, hops: b.hops}
 }
