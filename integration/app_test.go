@@ -75,7 +75,7 @@ func newApp(t *testing.T, p *provider, u user, spec appSpec) *app {
 		// Lets the provider name the account in events about requests
 		// made before anyone signed in (prompt=none answered
 		// login_required); it also fills in the username field.
-		oidcsession.WithAuthParam("login_hint", u.login),
+		oidcsession.WithAuthParams(map[string]string{"login_hint": u.login}),
 	}
 	if p.consentForOffline && !spec.noConsentPrompt {
 		opts = append(opts, oidcsession.WithPrompt("consent"))
