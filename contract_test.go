@@ -233,8 +233,8 @@ func TestRefreshHandlerProtocol(t *testing.T) {
 			t.Fatalf("%d Retry-After=%q %s", r.StatusCode, r.Header.Get("Retry-After"), r.body)
 		}
 		body := r.json(t)
-		if len(body) != 1 || body["expires_at"] == nil {
-			t.Fatalf("body must hold only expires_at, got %s", r.body)
+		if len(body) != 2 || body["expires_at"] == nil || body["refresh_at"] == nil {
+			t.Fatalf("body must hold only expires_at and refresh_at, got %s", r.body)
 		}
 	})
 	t.Run("fresh token needs no grant", func(t *testing.T) {

@@ -276,6 +276,22 @@ func (m *Middleware) refreshDue(s *Session, now time.Time) (due, expired bool) {
 	return !now.Before(s.expiry.Add(-skew)), !now.Before(s.expiry)
 }
 
+// refreshStart is when s's access token enters the window of refreshDue
+// (zero for a token without expiry), so the refresh handler can tell the
+// browser when a refresh will actually happen.
+func (m *Middleware) refreshStart(s *Session) time.Time {
+	if s.expiry.IsZero() {
+		return time.Time{}
+	}
+	skew := m.cfg.refreshSkew
+	if !s.tokenAt.IsZero() {
+		if life := s.expiry.Sub(s.tokenAt); life > 0 && skew > life/4 {
+			skew = life / 4
+		}
+	}
+	return s.expiry.Add(-skew)
+}
+
 // fail clears the session when it has ended or cannot be trusted, then
 // answers with the error handler.
 func (m *Middleware) fail(w http.ResponseWriter, r *http.Request, h func(http.ResponseWriter, *http.Request, error), err error) {

@@ -13,16 +13,20 @@ import (
 const RefreshHeader = "X-Session-Refresh"
 
 // refreshResponse is the refresh handler's 200 body. It never carries a
-// token.
+// token. RefreshAt is when the handler will next grant (the start of the
+// refresh window, rounded up to the second), so a browser can schedule its
+// next POST from the server's window instead of guessing; it is left out
+// when the session has no refresh token.
 type refreshResponse struct {
 	ExpiresAt string `json:"expires_at"`
+	RefreshAt string `json:"refresh_at,omitempty"`
 }
 
 // RefreshHandler returns the endpoint a browser calls after a 401
 // try_refresh (mount it at POST /auth/refresh). It accepts only POST (405
 // otherwise) that passes http.CrossOriginProtection and carries
 // X-Session-Refresh: 1 (403 {"error":"csrf"} otherwise). It answers 200
-// {"expires_at":"RFC 3339"} with the new cookies, 401 session_expired with
+// {"expires_at":"RFC 3339","refresh_at":"RFC 3339"} with the new cookies, 401 session_expired with
 // the cookies cleared when the provider refused the refresh token, and 503
 // with Retry-After when the provider is unavailable. When the access token
 // is still outside the refresh window it answers 200 without a grant, so
@@ -63,7 +67,12 @@ func (m *Middleware) RefreshHandler() http.Handler {
 				return
 			}
 		}
-		writeJSON(w, http.StatusOK, refreshResponse{ExpiresAt: s.expiry.UTC().Format(time.RFC3339)})
+		body := refreshResponse{ExpiresAt: s.expiry.UTC().Format(time.RFC3339)}
+		if start := m.refreshStart(s); s.HasRefreshToken() && !start.IsZero() {
+			// Rounded up: a browser that comes back at this second is inside the window.
+			body.RefreshAt = start.Add(time.Second - 1).Truncate(time.Second).UTC().Format(time.RFC3339)
+		}
+		writeJSON(w, http.StatusOK, body)
 	})
 }
 
