@@ -15,8 +15,8 @@
 // One source, two builds: this file is the ES module; the Go package's
 // ScriptHandler also serves it as a classic script that defines the global
 // `oidcsession`, made by replacing the export statement at the end. Keep
-// everything above that statement plain script code (no import, no
-// import.meta) and end the file with that one statement.
+// everything above that statement plain script code (no other import or
+// export, no module metadata) and end the file with that one statement.
 
 /** Header the refresh and logout endpoints require as their CSRF defence. */
 const REFRESH_HEADER = "X-Session-Refresh";
