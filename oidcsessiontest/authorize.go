@@ -84,6 +84,9 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	forceLogin := slices.Contains(prompts, "login")
+	if p.loginPageShown(w, r, q, promptNone, forceLogin, fail) {
+		return
+	}
 
 	now := p.cfg.Now()
 	cookieSID := ""
