@@ -39,6 +39,8 @@ type Provider struct {
 	revocations int
 	endSessions int
 	userinfo    int
+
+	outage bool // SetRefreshOutage
 }
 
 // authCode is an issued authorization code and everything it is bound to.
