@@ -215,7 +215,8 @@ var pages = template.Must(template.New("").Parse(`
   #log { padding-left: 1.25rem; font-size: .9rem; }
   #log time { font-variant-numeric: tabular-nums; color: var(--muted); }
   #ended { border: 2px solid var(--accent); }
-  label { display: inline-flex; gap: .4rem; align-items: center; }
+  label input { margin: 0 .4rem 0 0; vertical-align: middle; }
+  #api { white-space: pre-wrap; overflow-wrap: anywhere; }
 </style>
 </head><body>
 <header><a href="/">oidcsession example</a><nav class="row"><a class="btn secondary" href="/app">App</a></nav></header>

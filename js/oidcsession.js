@@ -415,7 +415,8 @@ function createSessionFetch(options = {}) {
  * refresh_at; when another tab renewed first, it adopts that expiry
  * without a POST. A 503 is retried after Retry-After; a network error after
  * 5 s, doubling up to a minute; a 401 ends it (onSessionExpired runs); a
- * 403 or anything else ends it quietly. It stops when any tab signs out.
+ * 403 or anything else ends it quietly. It stops when any tab signs out,
+ * and does not start once the tab knows the session is over.
  *
  * @param {Date|string|number} expiresAt expiry of the access token (Date, RFC 3339 string, or epoch ms)
  * @param {object} [options] createSessionFetch's options, plus:
@@ -434,7 +435,9 @@ function scheduleRefresh(expiresAt, options = {}) {
   let timer = null;
   let stopped = false;
   let failures = 0;
-  learn(st, { expiresAt: exp, refreshAt: at });
+  // The page's expiry is what the server said when it rendered; it does not
+  // revive a session this tab already knows is over.
+  if (!st.latest || exp > st.latest.expiresAt) st.latest = { expiresAt: exp, refreshAt: at };
 
   const target = () => (at !== null ? at : exp - FALLBACK_LEAD_MS);
   const arm = (delay) => {
@@ -495,7 +498,8 @@ function scheduleRefresh(expiresAt, options = {}) {
     stop(); // 401: onSessionExpired ran; 403 and the rest: a loop would not help
   }
 
-  arm(target() - Date.now());
+  if (st.ended) stop(); // signed out or expired already: nothing to renew
+  else arm(target() - Date.now());
   return stop;
 }
 

@@ -420,6 +420,19 @@ describe("scheduleRefresh", () => {
     }
   });
 
+  test("a schedule started after the session ended sends nothing", async () => {
+    state.refreshMode = "session_expired";
+    const o = fresh();
+    const calls = [];
+    const res = await createSessionFetch({ ...o, onSessionExpired: (i) => calls.push(i) })("/api/x");
+    assert.equal(res.status, 401);
+    const cancel = scheduleRefresh(Date.now() - 1000, { ...o, refreshAt: Date.now() - 2000, onSessionExpired: (i) => calls.push(i) });
+    await sleep(200);
+    cancel();
+    assert.equal(state.refreshCalls, 1, "only the refused refresh");
+    assert.equal(calls.length, 1);
+  });
+
   test("provider unavailable: retried after Retry-After, no sooner", async () => {
     state.refreshMode = "unavailable";
     state.retryAfter = "1";

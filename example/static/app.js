@@ -23,12 +23,17 @@ function log(text) {
 
 /** The access token's state, in words, once a second. */
 function tick() {
+  if (ended) {
+    $("token-state").textContent = "none";
+    $("token-until").textContent = "";
+    $("token-next").textContent = "The session is over.";
+    return;
+  }
   const left = Math.round((expiresAt - Date.now()) / 1000);
   $("token-state").textContent = left > 0 ? `valid for ${left} s` : `expired ${-left} s ago`;
   $("token-until").textContent = left > 0 ? `until ${clock(expiresAt)}` : `at ${clock(expiresAt)}`;
   let next;
-  if (ended) next = "The session is over.";
-  else if (refreshAt === null) next = "The provider gave no refresh token: the session ends when the access token expires.";
+  if (refreshAt === null) next = "The provider gave no refresh token: the session ends when the access token expires.";
   else if (left <= 0) next = "The next API call refreshes it (the server answers try_refresh).";
   else if (Date.now() < refreshAt) next = `The server renews it from ${clock(refreshAt)}, the last ${Math.round((expiresAt - refreshAt) / 1000)} s of its lifetime.`;
   else next = "Inside the refresh window: the server renews it on request.";
