@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
@@ -65,6 +66,23 @@ func TestSameIdentityChecksAudienceSet(t *testing.T) {
 	for _, tt := range tests {
 		if err := sameIdentity(old, &tt.idt); (err == nil) != tt.ok || err != nil && !errors.Is(err, ErrIDTokenMismatch) {
 			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+}
+
+// TestRefreshAtMatchesRefreshDue pins refreshAt to the window refreshDue
+// applies, including sub-second token times.
+func TestRefreshAtMatchesRefreshDue(t *testing.T) {
+	m := &Middleware{cfg: defaultConfig()}
+	now := time.Date(2025, 1, 1, 12, 0, 0, 300_000_000, time.UTC)
+	for _, life := range []time.Duration{3 * time.Second, 10 * time.Second, time.Minute, time.Hour} {
+		d := &state.Session{TokenAt: now, Expiry: now.Add(life)}
+		start := m.refreshAt(d)
+		if due, _ := m.refreshDue(d, start.Add(-time.Nanosecond)); due {
+			t.Errorf("life %v: due before refreshAt %v", life, start)
+		}
+		if due, _ := m.refreshDue(d, start); !due {
+			t.Errorf("life %v: not due at refreshAt %v", life, start)
 		}
 	}
 }

@@ -16,15 +16,29 @@ const CSRFHeader = "X-Session-Refresh"
 // refreshResponse is the refresh handler's 200 body. It never carries a
 // token.
 type refreshResponse struct {
-	ExpiresAt string `json:"expires_at"` // the access token's expiry
-	RefreshAt string `json:"refresh_at"` // when the server starts refreshing it
+	ExpiresAt string `json:"expires_at"`           // the access token's expiry
+	RefreshAt string `json:"refresh_at,omitempty"` // RefreshAt: when to come back; none without a refresh token
+}
+
+// RefreshAt is when the refresh handler will next grant a refresh of s:
+// the start of the refresh window (WithRefreshSkew, capped at a quarter of
+// the token's lifetime), rounded up to the second. The handler reports it
+// as refresh_at; render it into a page so the browser helper's
+// scheduleRefresh starts from the server's window instead of guessing.
+// Zero when s has no refresh token or its token no expiry.
+func (m *Middleware) RefreshAt(s *Session) time.Time {
+	if s == nil || !s.HasRefreshToken() || s.d.Expiry.IsZero() {
+		return time.Time{}
+	}
+	return m.refreshAt(s.d).Add(time.Second - 1).Truncate(time.Second).UTC()
 }
 
 // RefreshHandler returns the endpoint a browser calls after a 401
 // try_refresh (mount it at POST /auth/refresh). It accepts only POST (405
 // otherwise) that passes http.CrossOriginProtection and carries
 // X-Session-Refresh: 1 (403 {"error":"csrf"} otherwise). It answers 200
-// {"expires_at":"RFC 3339","refresh_at":"RFC 3339"} with the new cookies,
+// {"expires_at":"RFC 3339","refresh_at":"RFC 3339"} (see RefreshAt) with
+// the new cookies,
 // 401 session_expired with the cookies cleared when the provider refused
 // the refresh token, and 503 with Retry-After when the provider is
 // unavailable. When the access token is still outside the refresh window
@@ -44,10 +58,11 @@ func (m *Middleware) RefreshHandler() http.Handler {
 			h(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, refreshResponse{
-			ExpiresAt: res.s.d.Expiry.UTC().Format(time.RFC3339),
-			RefreshAt: m.refreshAt(res.s.d).UTC().Format(time.RFC3339),
-		})
+		body := refreshResponse{ExpiresAt: res.s.d.Expiry.UTC().Format(time.RFC3339)}
+		if at := m.RefreshAt(res.s); !at.IsZero() {
+			body.RefreshAt = at.Format(time.RFC3339)
+		}
+		writeJSON(w, http.StatusOK, body)
 	})
 }
 

@@ -20,6 +20,12 @@ for mod in $(find . -name go.mod -not -path './node_modules/*' -exec dirname {} 
 	(cd "$mod" && go vet ./... && staticcheck ./... && go test -race -count=1 ./...)
 done
 
+# Screenshots the end-to-end tests took (e2e/, headless Chromium).
+if [ -d e2e/artifacts ]; then
+	echo "== e2e screenshots"
+	find e2e/artifacts -name '*.png' | sort
+fi
+
 # The browser helper of the try-refresh contract (js/), with Node's own
 # test runner; no npm packages are needed.
 if command -v node >/dev/null 2>&1; then

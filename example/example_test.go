@@ -4,13 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/oidcsession/oidcsession"
 )
 
 // lockedBuffer collects the app's output from several goroutines.
@@ -31,93 +36,152 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// TestExample starts the example with its embedded provider on a free
-// port and walks it like a browser: sign in, the app page, the API, sign
-// out.
-func TestExample(t *testing.T) {
+// startExample runs the example with its embedded provider on free ports
+// and returns its base URL and output.
+func startExample(t *testing.T, extra map[string]string) (string, *lockedBuffer) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	env := map[string]string{"ADDR": "127.0.0.1:0"}
+	env := map[string]string{"ADDR": "127.0.0.1:0", "OIDC_TEST_ADDR": "127.0.0.1:0"}
+	for k, v := range extra {
+		env[k] = v
+	}
 	out := &lockedBuffer{}
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, func(k string) string { return env[k] }, out, func(addr string) { ready <- addr })
 	}()
-	var base string
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run returned %v", err)
+		}
+	})
 	select {
 	case addr := <-ready:
-		base = "http://" + addr
+		return "http://" + addr, out
 	case err := <-done:
+		done <- err
 		t.Fatalf("run: %v\n%s", err, out)
 	case <-time.After(10 * time.Second):
 		t.Fatalf("the app did not start\n%s", out)
 	}
+	return "", nil
+}
 
+// browser is an http.Client with a cookie jar that follows redirects.
+type browser struct {
+	t    *testing.T
+	c    *http.Client
+	base string
+}
+
+func newBrowser(t *testing.T, base string) *browser {
 	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-	get := func(path, accept string) (int, string) {
-		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
-		req.Header.Set("Accept", accept)
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatalf("GET %s: %v", path, err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	const page = "text/html,*/*;q=0.8"
+	return &browser{t: t, c: &http.Client{Jar: jar, Timeout: 10 * time.Second}, base: base}
+}
 
-	if status, body := get("/", page); status != http.StatusOK || !strings.Contains(body, "Sign in") {
-		t.Fatalf("home: %d\n%s", status, body)
+func (b *browser) do(req *http.Request) (*http.Response, string) {
+	b.t.Helper()
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
-	// A protected page sends the browser through the provider and back.
-	if status, body := get("/app", page); status != http.StatusOK || !strings.Contains(body, "Signed in as <code>user-1</code>") {
-		t.Fatalf("/app: %d\n%s", status, body)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+func (b *browser) get(path, accept string) (*http.Response, string) {
+	b.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, b.base+path, nil)
+	req.Header.Set("Accept", accept)
+	return b.do(req)
+}
+
+const pageAccept = "text/html,*/*;q=0.8"
+
+// signIn follows /app to the test provider's sign-in page and presses
+// Continue, as a person would.
+func (b *browser) signIn() (*http.Response, string) {
+	b.t.Helper()
+	resp, page := b.get("/app", pageAccept)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Continue as <strong>Test User</strong>") {
+		b.t.Fatalf("/app did not lead to the sign-in page: %d %s\n%s", resp.StatusCode, resp.Request.URL, page)
 	}
-	status, body := get("/api/me", "application/json")
+	form := url.Values{}
+	for _, m := range regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`).FindAllStringSubmatch(page, -1) {
+		form.Add(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+	}
+	form.Set("oidcsessiontest_action", "continue")
+	req, _ := http.NewRequest(http.MethodPost, resp.Request.URL.Scheme+"://"+resp.Request.URL.Host+"/authorize", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", pageAccept)
+	return b.do(req)
+}
+
+// TestExample starts the example with its embedded provider on free ports
+// and walks it like a browser: the home page, sign in through the test
+// provider's page, the app page, the API, sign out.
+func TestExample(t *testing.T) {
+	base, out := startExample(t, nil)
+	b := newBrowser(t, base)
+
+	if resp, body := b.get("/", pageAccept); resp.StatusCode != http.StatusOK || !strings.Contains(body, "Sign in") || !strings.Contains(body, "Test provider.") {
+		t.Fatalf("home: %d\n%s", resp.StatusCode, body)
+	}
+	resp, body := b.signIn()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != base+"/app" || !strings.Contains(body, "Signed in as <code>user-1</code>") {
+		t.Fatalf("after Continue: %d %s\n%s", resp.StatusCode, resp.Request.URL, body)
+	}
+	for _, want := range []string{`data-expires-at="`, `data-refresh-at="`, "access tokens live 30s", `id="outage"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/app lacks %q", want)
+		}
+	}
+	_, body = b.get("/api/me", "application/json")
 	var me struct {
 		Sub       string         `json:"sub"`
 		ExpiresAt string         `json:"expires_at"`
+		RefreshAt string         `json:"refresh_at"`
 		Claims    map[string]any `json:"claims"`
 		UserInfo  map[string]any `json:"userinfo"`
 	}
-	if err := json.Unmarshal([]byte(body), &me); status != http.StatusOK || err != nil || me.Sub != "user-1" || me.ExpiresAt == "" || me.UserInfo["email"] == nil {
-		t.Fatalf("/api/me: %d %s", status, body)
+	if err := json.Unmarshal([]byte(body), &me); err != nil || me.Sub != "user-1" || me.UserInfo["email"] == nil {
+		t.Fatalf("/api/me: %s", body)
 	}
-	if status, body := get("/", page); status != http.StatusOK || !strings.Contains(body, "Welcome, Test User") {
-		t.Fatalf("home when signed in: %d\n%s", status, body)
+	exp, err1 := time.Parse(time.RFC3339, me.ExpiresAt)
+	at, err2 := time.Parse(time.RFC3339, me.RefreshAt)
+	// 30 s tokens: the server refreshes in the last quarter, 7.5 s, rounded up.
+	if err1 != nil || err2 != nil || exp.Sub(at) != 7*time.Second {
+		t.Fatalf("/api/me times: expires_at %q, refresh_at %q", me.ExpiresAt, me.RefreshAt)
+	}
+	if resp, body := b.get("/", pageAccept); resp.StatusCode != http.StatusOK || !strings.Contains(body, "Welcome, Test User") || !strings.Contains(body, `id="signout"`) {
+		t.Fatalf("home when signed in: %d\n%s", resp.StatusCode, body)
 	}
 
-	// Sign out as the page's script does.
+	// Sign out as the page's script does, then follow redirect_to.
 	req, _ := http.NewRequest(http.MethodPost, base+"/auth/logout", nil)
 	req.Header.Set("X-Session-Refresh", "1")
 	req.Header.Set("Accept", "application/json")
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, body = b.do(req)
 	var lo struct {
 		RedirectTo string `json:"redirect_to"`
 	}
-	err = json.NewDecoder(resp.Body).Decode(&lo)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || err != nil || !strings.Contains(lo.RedirectTo, "/end_session?") {
-		t.Fatalf("logout: %d %+v %v", resp.StatusCode, lo, err)
+	if err := json.Unmarshal([]byte(body), &lo); resp.StatusCode != http.StatusOK || err != nil || !strings.Contains(lo.RedirectTo, "/end_session?") {
+		t.Fatalf("logout: %d %s", resp.StatusCode, body)
 	}
-	resp, err = c.Get(lo.RedirectTo)
-	if err != nil {
-		t.Fatal(err)
+	req, _ = http.NewRequest(http.MethodGet, lo.RedirectTo, nil)
+	resp, body = b.do(req)
+	if resp.Request.URL.String() != base+"/signed-out" || !strings.Contains(body, "You are signed out") || !strings.Contains(body, "Sign in again") {
+		t.Fatalf("after logout: %s\n%s", resp.Request.URL, body)
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.Request.URL.String() != base+"/" || !strings.Contains(string(b), "Sign in") {
-		t.Fatalf("after logout: %s\n%s", resp.Request.URL, b)
+	if resp, body := b.get("/api/me", "application/json"); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("/api/me after logout: %d %s", resp.StatusCode, body)
 	}
-	if status, body := get("/api/me", "application/json"); status != http.StatusUnauthorized {
-		t.Fatalf("/api/me after logout: %d %s", status, body)
+	// Signing in again asks again: the provider's session ended too.
+	if resp, _ := b.signIn(); resp.Request.URL.String() != base+"/app" {
+		t.Fatalf("second sign-in ended at %s", resp.Request.URL)
 	}
 
 	for _, want := range []string{"embedded test provider", "random keys", "plain http", "open " + base + "/"} {
@@ -125,9 +189,107 @@ func TestExample(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("run returned %v", err)
+}
+
+// TestPagesStrictCSP: scripts and styles only by this response's nonce,
+// no inline code or handlers, the helper loaded with its integrity.
+func TestPagesStrictCSP(t *testing.T) {
+	base, _ := startExample(t, nil)
+	b := newBrowser(t, base)
+	b.signIn()
+	for _, path := range []string{"/", "/app", "/signed-out"} {
+		b2 := b
+		if path == "/signed-out" {
+			b2 = newBrowser(t, base)
+		}
+		resp, body := b2.get(path, pageAccept)
+		csp := resp.Header.Get("Content-Security-Policy")
+		nonce := regexp.MustCompile(`'nonce-([A-Za-z0-9_-]{22})'`).FindStringSubmatch(csp)
+		if resp.StatusCode != http.StatusOK || nonce == nil || strings.Contains(csp, "unsafe") || !strings.Contains(csp, "require-trusted-types-for 'script'") {
+			t.Fatalf("%s: %d CSP %q", path, resp.StatusCode, csp)
+		}
+		for _, tag := range regexp.MustCompile(`<(script|style)[^>]*>`).FindAllString(body, -1) {
+			if !strings.Contains(tag, `nonce="`+nonce[1]+`"`) {
+				t.Errorf("%s: %s without the response's nonce", path, tag)
+			}
+		}
+		if regexp.MustCompile(`\son[a-z]+=`).MatchString(body) {
+			t.Errorf("%s: an inline event handler", path)
+		}
+	}
+	_, home := b.get("/", pageAccept)
+	classic := oidcsession.ClassicScript()
+	if !strings.Contains(html.UnescapeString(home), `src="/static/oidcsession/`+classic.Name+`" integrity="`+classic.Integrity+`"`) {
+		t.Errorf("home does not load the classic build with its integrity:\n%s", home)
+	}
+	_, app := b.get("/app", pageAccept)
+	mod := oidcsession.ModuleScript()
+	if !strings.Contains(app, `"imports":{"oidcsession":"/static/oidcsession/`+mod.Name+`"}`) || !strings.Contains(app, `"`+mod.Integrity+`"`) {
+		t.Errorf("/app's import map lacks the module or its integrity")
+	}
+}
+
+func TestStaticFiles(t *testing.T) {
+	base, _ := startExample(t, nil)
+	b := newBrowser(t, base)
+	for path, ctype := range map[string]string{
+		"/static/app.js":  "text/javascript; charset=utf-8",
+		"/static/home.js": "text/javascript; charset=utf-8",
+		"/favicon.svg":    "image/svg+xml",
+		"/favicon.ico":    "image/svg+xml",
+		"/static/oidcsession/" + oidcsession.ModuleScript().Name:  "text/javascript; charset=utf-8",
+		"/static/oidcsession/" + oidcsession.ClassicScript().Name: "text/javascript; charset=utf-8",
+	} {
+		resp, body := b.get(path, "*/*")
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != ctype || body == "" {
+			t.Errorf("%s: %d %q", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+	if resp, _ := b.get("/static/nope.js", "*/*"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown static file: %d", resp.StatusCode)
+	}
+}
+
+func TestOutageSwitch(t *testing.T) {
+	base, _ := startExample(t, map[string]string{"OIDC_TEST_TOKEN_TTL": "10s"})
+	b := newBrowser(t, base)
+	post := func(form string, hdr http.Header) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, base+"/demo/outage", strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for k, v := range hdr {
+			req.Header[k] = v
+		}
+		resp, body := b.do(req)
+		return resp.StatusCode, body
+	}
+	if status, body := post("on=true", nil); status != http.StatusOK || strings.TrimSpace(body) != `{"outage":true}` {
+		t.Fatalf("on: %d %s", status, body)
+	}
+	_, app := b.signIn()
+	if !strings.Contains(app, `aria-pressed="true"`) || !strings.Contains(app, "End provider outage") || !strings.Contains(app, "access tokens live 10s") {
+		t.Fatalf("/app does not show the outage or the lifetime")
+	}
+	if status, _ := post("on=false", http.Header{"Sec-Fetch-Site": {"cross-site"}}); status != http.StatusForbidden {
+		t.Fatalf("a cross-site switch: %d", status)
+	}
+	if status, _ := post("on=maybe", nil); status != http.StatusBadRequest {
+		t.Fatalf("on=maybe: %d", status)
+	}
+	if status, body := post("on=false", nil); status != http.StatusOK || strings.TrimSpace(body) != `{"outage":false}` {
+		t.Fatalf("off: %d %s", status, body)
+	}
+}
+
+func TestTokenTTL(t *testing.T) {
+	for in, want := range map[string]time.Duration{"": 30 * time.Second, "5s": 5 * time.Second, "2m": 2 * time.Minute} {
+		if got, err := tokenTTL(in); err != nil || got != want {
+			t.Errorf("tokenTTL(%q) = %v, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"1s", "soon", "-5s", "10"} {
+		if _, err := tokenTTL(in); err == nil {
+			t.Errorf("tokenTTL(%q) accepted", in)
+		}
 	}
 }
 

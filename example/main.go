@@ -4,22 +4,35 @@
 //	go run ./example
 //
 // With no environment it starts an embedded test provider
-// (oidcsessiontest) whose access tokens live 30 seconds, so refreshes are
-// easy to watch, and serves the app on http://127.0.0.1:8080.
+// (oidcsessiontest) on http://127.0.0.1:8081, which shows a one-click
+// sign-in page and hands out access tokens that live 30 seconds, so
+// refreshes are easy to watch, and serves the app on http://127.0.0.1:8080.
 //
 // Environment:
 //
-//	OIDC_ISSUER         the provider's issuer URL; empty: embedded provider
-//	OIDC_CLIENT_ID      client id (with OIDC_ISSUER)
-//	OIDC_CLIENT_SECRET  client secret (with OIDC_ISSUER)
-//	OIDC_SCOPES         space-separated; default "openid profile email offline_access"
-//	BASE_URL            the app's external URL; default http://<ADDR>
-//	ADDR                listen address; default 127.0.0.1:8080
-//	SESSION_KEYS        "hash:block[,hash:block]" in hex or base64, newest
-//	                    first; empty: random keys (sessions end on restart)
+//	OIDC_ISSUER          the provider's issuer URL; empty: embedded provider
+//	OIDC_CLIENT_ID       client id (with OIDC_ISSUER)
+//	OIDC_CLIENT_SECRET   client secret (with OIDC_ISSUER)
+//	OIDC_SCOPES          space-separated; default "openid profile email offline_access"
+//	BASE_URL             the app's external URL; default http://<ADDR>
+//	ADDR                 listen address; default 127.0.0.1:8080
+//	SESSION_KEYS         "hash:block[,hash:block]" in hex or base64, newest
+//	                     first; empty: random keys (sessions end on restart)
+//	OIDC_TEST_ADDR       the embedded provider's listen address; default
+//	                     127.0.0.1:8081 (fixed, so its issuer survives restarts)
+//	OIDC_TEST_TOKEN_TTL  the embedded provider's access-token lifetime, a Go
+//	                     duration of at least 2s; default 30s
 //
-// Register BASE_URL/auth/callback as a redirect URI and BASE_URL/ as a
-// post-logout redirect URI at the provider.
+// Routes: GET / (public), GET /app (HTML behind Require()), GET /api/me
+// (JSON behind Require(TryRefresh())), GET /signed-out (where sign-out
+// ends), the handlers at /auth/login, /auth/callback, /auth/refresh and
+// /auth/logout, the browser helper at /static/oidcsession/, the pages'
+// scripts at /static/, and, with the embedded provider only, POST
+// /demo/outage (on=true|false) to make the provider answer every refresh
+// with 503 until switched back.
+//
+// Register BASE_URL/auth/callback as a redirect URI and
+// BASE_URL/signed-out as a post-logout redirect URI at the provider.
 package main
 
 import (
@@ -69,15 +82,27 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	}
 
 	issuer, clientID, clientSecret := getenv("OIDC_ISSUER"), getenv("OIDC_CLIENT_ID"), getenv("OIDC_CLIENT_SECRET")
+	a := &app{}
 	if issuer == "" {
-		op, err := oidcsessiontest.Start(oidcsessiontest.Config{AccessTokenLifetime: 30 * time.Second})
+		ttl, err := tokenTTL(getenv("OIDC_TEST_TOKEN_TTL"))
 		if err != nil {
-			return fmt.Errorf("starting the embedded provider: %w", err)
+			return err
+		}
+		op, err := oidcsessiontest.Start(oidcsessiontest.Config{
+			Addr:                envOr(getenv, "OIDC_TEST_ADDR", "127.0.0.1:8081"),
+			AccessTokenLifetime: ttl,
+			LoginPage:           true,
+		})
+		if err != nil {
+			return fmt.Errorf("starting the embedded provider (OIDC_TEST_ADDR): %w", err)
 		}
 		defer op.Close()
+		a.op, a.tokenTTL = op, ttl
 		issuer, clientID, clientSecret = op.Issuer(), op.ClientID(), op.ClientSecret()
-		logger.Info("OIDC_ISSUER is not set: using the embedded test provider, which signs in a test user without a form",
-			"issuer", issuer, "access_token_lifetime", "30s")
+		logger.Info("OIDC_ISSUER is not set: using the embedded test provider, which signs in a test user after one click",
+			"issuer", issuer, "access_token_lifetime", ttl.String())
+	} else if getenv("OIDC_TEST_ADDR") != "" || getenv("OIDC_TEST_TOKEN_TTL") != "" {
+		logger.Warn("OIDC_TEST_ADDR and OIDC_TEST_TOKEN_TTL apply to the embedded provider only; ignored with OIDC_ISSUER")
 	}
 	provider, err := oidc.NewProvider(ctx, issuer)
 	if err != nil {
@@ -97,7 +122,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		oidcsession.WithLogger(logger),
 		oidcsession.WithSilentSignIn(),
 		oidcsession.WithUserInfoOnRefresh(),
-		oidcsession.WithPostLogoutRedirectURL(base + "/"),
+		oidcsession.WithPostLogoutRedirectURL(base + "/signed-out"),
 	}
 	if strings.HasPrefix(base, "http://") {
 		opts = append(opts, oidcsession.WithInsecureCookies())
@@ -113,7 +138,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		return err
 	}
 
-	srv := &http.Server{Handler: routes(m), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	a.m = m
+	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "oidcsession example: open %s/\n", base)
@@ -137,20 +163,41 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 }
 
 // routes mounts the handlers as the README shows.
-func routes(m *oidcsession.Middleware) http.Handler {
+func (a *app) routes() http.Handler {
+	m := a.m
 	mux := http.NewServeMux()
 	mux.Handle("GET /auth/login", m.LoginHandler())
 	mux.Handle("GET /auth/callback", m.CallbackHandler())
 	mux.Handle("POST /auth/refresh", m.RefreshHandler())
 	mux.Handle("POST /auth/logout", m.LogoutHandler())
-	// The home page is public: Optional lets visitors without a session in.
-	mux.Handle("GET /{$}", m.Require(oidcsession.Optional())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, _ := oidcsession.FromContext(r.Context())
-		renderHome(w, s)
-	})))
-	mux.Handle("GET /app", m.Require()(http.HandlerFunc(appPage)))
-	mux.Handle("GET /api/me", m.Require(oidcsession.TryRefresh())(http.HandlerFunc(apiMe)))
+	// Public pages: Optional lets visitors without a session in.
+	mux.Handle("GET /{$}", m.Require(oidcsession.Optional())(http.HandlerFunc(a.home)))
+	mux.Handle("GET /signed-out", m.Require(oidcsession.Optional())(http.HandlerFunc(a.signedOut)))
+	mux.Handle("GET /app", m.Require()(http.HandlerFunc(a.appPage)))
+	mux.Handle("GET /api/me", m.Require(oidcsession.TryRefresh())(http.HandlerFunc(a.apiMe)))
+	// The browser helper, at content-hashed names, and the pages' own scripts.
+	mux.Handle("GET "+scriptBase, oidcsession.ScriptHandler())
+	mux.Handle("GET /static/app.js", serveStatic("app.js"))
+	mux.Handle("GET /static/home.js", serveStatic("home.js"))
+	mux.Handle("GET /favicon.svg", serveStatic("favicon.svg"))
+	mux.Handle("GET /favicon.ico", serveStatic("favicon.svg"))
+	if a.op != nil {
+		mux.Handle("POST /demo/outage", outageSwitch(a.op))
+	}
 	return mux
+}
+
+// tokenTTL parses OIDC_TEST_TOKEN_TTL; empty gives 30 s. Shorter than 2 s
+// leaves the server a refresh window too short to show anything.
+func tokenTTL(s string) (time.Duration, error) {
+	if s == "" {
+		return 30 * time.Second, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 2*time.Second {
+		return 0, fmt.Errorf("OIDC_TEST_TOKEN_TTL=%q: want a Go duration of at least 2s, such as 10s or 1m", s)
+	}
+	return d, nil
 }
 
 func envOr(getenv func(string) string, key, def string) string {

@@ -2,37 +2,93 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"html/template"
 	"net/http"
 	"time"
 
 	"github.com/oidcsession/oidcsession"
+	"github.com/oidcsession/oidcsession/oidcsessiontest"
 )
 
-// csp allows the inline style and script of these pages and nothing else.
-const csp = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; " +
-	"img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+// scriptBase is where the helper's builds are served (oidcsession.ScriptHandler).
+const scriptBase = "/static/oidcsession/"
 
-// homeData is what the home page shows.
-type homeData struct {
+// app is what the pages need besides the request.
+type app struct {
+	m        *oidcsession.Middleware
+	op       *oidcsessiontest.Provider // the embedded provider; nil with a real one
+	tokenTTL time.Duration             // the embedded provider's access-token lifetime
+}
+
+// importMap maps "oidcsession" to the helper's module with its integrity,
+// so app.js imports it by name and the browser checks its bytes. It is
+// JSON from json.Marshal, which escapes <, > and &, so it is safe inside
+// <script>.
+var importMap = func() string {
+	src := scriptBase + oidcsession.ModuleScript().Name
+	b, err := json.Marshal(map[string]map[string]string{
+		"imports":   {"oidcsession": src},
+		"integrity": {src: oidcsession.ModuleScript().Integrity},
+	})
+	if err != nil {
+		return "{}"
+	}
+	return string(b)
+}()
+
+// importMapTag is the import map's element. html/template would escape
+// the JSON as text inside <script type="importmap">, so the element is
+// built here from the base64 nonce and the JSON above, both safe as they are.
+func importMapTag(nonce string) template.HTML {
+	return template.HTML(`<script type="importmap" nonce="` + nonce + `">` + importMap + `</script>`)
+}
+
+// csp is a strict policy: scripts and styles only with this response's
+// nonce (and what they load), no inline handlers, no eval, Trusted Types
+// for DOM sinks. The helper needs nothing more.
+func csp(nonce string) string {
+	return "default-src 'none'; script-src 'nonce-" + nonce + "' 'strict-dynamic'; style-src 'nonce-" + nonce + "'; " +
+		"connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; " +
+		"require-trusted-types-for 'script'"
+}
+
+// page is what every page's template gets.
+type page struct {
+	Nonce     string
+	ImportMap template.HTML // the import map's <script> element, with the nonce
+	Classic   oidcsession.Script
+	Embedded  bool
+	Issuer    string
+	TTL       string
+
+	// home
 	SignedIn bool
 	Name     string
 	Subject  string
-}
 
-// appData is what the /app page shows.
-type appData struct {
-	Subject   string
-	ExpiresAt string // RFC 3339, read by the countdown script
+	// app
+	ExpiresAt string // RFC 3339
+	RefreshAt string // RFC 3339; "" without a refresh token
 	Claims    string // pretty JSON
 	UserInfo  string // pretty JSON, or "" when not fetched
-	Refresh   bool
+	Outage    bool
 }
 
-func renderHome(w http.ResponseWriter, s *oidcsession.Session) {
-	d := homeData{}
-	if s != nil {
+func (a *app) page() page {
+	p := page{Classic: oidcsession.ClassicScript(), Embedded: a.op != nil}
+	if a.op != nil {
+		p.Issuer, p.TTL = a.op.Issuer(), a.tokenTTL.String()
+		p.Outage = a.op.RefreshOutage()
+	}
+	return p
+}
+
+func (a *app) home(w http.ResponseWriter, r *http.Request) {
+	d := a.page()
+	if s, ok := oidcsession.FromContext(r.Context()); ok {
 		d.SignedIn, d.Subject = true, s.Subject()
 		var c struct {
 			Name string `json:"name"`
@@ -43,12 +99,26 @@ func renderHome(w http.ResponseWriter, s *oidcsession.Session) {
 	render(w, "home", d)
 }
 
-func appPage(w http.ResponseWriter, r *http.Request) {
+// signedOut is where the provider's sign-out sends the browser back
+// (post_logout_redirect_uri): unlike a first visit, it says what happened.
+func (a *app) signedOut(w http.ResponseWriter, r *http.Request) {
+	if _, ok := oidcsession.FromContext(r.Context()); ok {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	render(w, "signed-out", a.page())
+}
+
+func (a *app) appPage(w http.ResponseWriter, r *http.Request) {
 	s, claims, ui, ok := sessionClaims(w, r)
 	if !ok {
 		return
 	}
-	d := appData{Subject: s.Subject(), ExpiresAt: s.Expiry().UTC().Format(time.RFC3339), Claims: pretty(claims), Refresh: s.HasRefreshToken()}
+	d := a.page()
+	d.Subject, d.ExpiresAt, d.Claims = s.Subject(), s.Expiry().UTC().Format(time.RFC3339), pretty(claims)
+	if at := a.m.RefreshAt(s); !at.IsZero() {
+		d.RefreshAt = at.Format(time.RFC3339)
+	}
 	if ui != nil {
 		d.UserInfo = pretty(ui)
 	}
@@ -69,21 +139,25 @@ func sessionClaims(w http.ResponseWriter, r *http.Request) (s *oidcsession.Sessi
 }
 
 // apiMe is a JSON API: behind Require(TryRefresh()), an expired access
-// token answers 401 try_refresh and the page's script refreshes and
+// token answers 401 try_refresh and the page's helper refreshes and
 // retries.
-func apiMe(w http.ResponseWriter, r *http.Request) {
+func (a *app) apiMe(w http.ResponseWriter, r *http.Request) {
 	s, claims, ui, ok := sessionClaims(w, r)
 	if !ok {
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(w).Encode(map[string]any{
+	body := map[string]any{
 		"sub":        s.Subject(),
 		"claims":     claims,
 		"userinfo":   ui,
 		"expires_at": s.Expiry().UTC().Format(time.RFC3339),
-	})
+	}
+	if at := a.m.RefreshAt(s); !at.IsZero() {
+		body["refresh_at"] = at.Format(time.RFC3339)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(body)
 }
 
 func pretty(v any) string {
@@ -94,16 +168,22 @@ func pretty(v any) string {
 	return string(b)
 }
 
-func render(w http.ResponseWriter, name string, data any) {
+// render writes a page with a fresh CSP nonce.
+func render(w http.ResponseWriter, name string, d page) {
+	nonce := make([]byte, 16)
+	_, _ = rand.Read(nonce)
+	d.Nonce = base64.RawURLEncoding.EncodeToString(nonce) // no characters html/template escapes
+	d.ImportMap = importMapTag(d.Nonce)
 	var buf bytes.Buffer
-	if err := pages.ExecuteTemplate(&buf, name, data); err != nil {
+	if err := pages.ExecuteTemplate(&buf, name, d); err != nil {
 		http.Error(w, "template error", http.StatusInternalServerError)
 		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", csp)
+	h.Set("Content-Security-Policy", csp(d.Nonce))
 	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
 	_, _ = buf.WriteTo(w)
 }
@@ -112,41 +192,46 @@ var pages = template.Must(template.New("").Parse(`
 {{define "head"}}<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>oidcsession example</title>
-<style>
-  :root { color-scheme: light dark; --accent: #2f6fde; --muted: #6b7280; --card: rgba(127,127,127,.08); }
-  body { font: 16px/1.55 system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 46rem; margin: 0 auto; padding: 2rem 1.25rem; }
-  header { display: flex; justify-content: space-between; align-items: center; margin-bottom: 2rem; }
+<link rel="icon" href="/favicon.svg" type="image/svg+xml">
+<style nonce="{{.Nonce}}">
+  :root { color-scheme: light dark; --accent: #2f6fde; --muted: #6b7280; --card: rgba(127,127,127,.08); --warn: rgba(234,179,8,.16); }
+  @media (prefers-color-scheme: dark) { :root { --accent: #6d9bff; --muted: #a1a1aa; } }
+  body { font: 16px/1.55 system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 46rem; margin: 0 auto; padding: 1.5rem 1.25rem; }
+  header { display: flex; justify-content: space-between; align-items: center; gap: 1rem; margin-bottom: 1.25rem; }
   header a { color: inherit; text-decoration: none; font-weight: 600; }
+  h1 { font-size: 1.6rem; line-height: 1.25; overflow-wrap: anywhere; }
   .card { background: var(--card); border-radius: 12px; padding: 1.25rem 1.5rem; margin: 1rem 0; }
+  .banner { background: var(--warn); border-radius: 10px; padding: .75rem 1rem; font-size: .9rem; }
   .btn { display: inline-block; border: 0; border-radius: 8px; padding: .55rem 1rem; font: inherit; cursor: pointer;
          background: var(--accent); color: #fff; text-decoration: none; }
   .btn.secondary { background: transparent; color: var(--accent); box-shadow: inset 0 0 0 1px var(--accent); }
+  .btn:disabled { opacity: .5; cursor: not-allowed; }
+  .btn:focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
   .muted { color: var(--muted); font-size: .9rem; }
   pre { background: rgba(127,127,127,.12); padding: 1rem; border-radius: 8px; overflow-x: auto; font-size: .85rem; }
-  code { font-size: .9em; }
+  code { font-size: .9em; overflow-wrap: anywhere; }
   .row { display: flex; gap: .5rem; flex-wrap: wrap; align-items: center; }
-  #countdown { font-variant-numeric: tabular-nums; font-weight: 600; }
+  #token-state { font-variant-numeric: tabular-nums; font-weight: 600; }
+  #log { padding-left: 1.25rem; font-size: .9rem; }
+  #log time { font-variant-numeric: tabular-nums; color: var(--muted); }
+  #ended { border: 2px solid var(--accent); }
+  label input { margin: 0 .4rem 0 0; vertical-align: middle; }
+  #api { white-space: pre-wrap; overflow-wrap: anywhere; }
 </style>
-<script>
-async function signOut() {
-  const r = await fetch('/auth/logout', {method: 'POST', headers: {'X-Session-Refresh': '1', 'Accept': 'application/json'}});
-  const body = await r.json().catch(() => ({}));
-  location.href = body.redirect_to || '/';
-}
-</script>
 </head><body>
 <header><a href="/">oidcsession example</a><nav class="row"><a class="btn secondary" href="/app">App</a></nav></header>
+{{if .Embedded}}<aside class="banner" role="note"><strong>Test provider.</strong> This demo signs in through
+  oidcsessiontest, an in-process provider at <code>{{.Issuer}}</code> with one user and no passwords; its
+  access tokens live {{.TTL}}. Set <code>OIDC_ISSUER</code> to use a real provider.</aside>{{end}}
 {{end}}
-{{define "signout"}}<button class="btn secondary" onclick="signOut()">Sign out</button>
-<noscript><p class="muted">Signing out needs JavaScript: the logout endpoint requires the X-Session-Refresh header, which a plain form cannot send.</p></noscript>{{end}}
 
-{{define "home"}}{{template "head"}}
+{{define "home"}}{{template "head" .}}
 <main>
 {{if .SignedIn}}
   <div class="card">
     <h1>Welcome{{with .Name}}, {{.}}{{end}}</h1>
     <p>You are signed in as <code>{{.Subject}}</code>.</p>
-    <div class="row"><a class="btn" href="/app">Open the app</a>{{template "signout"}}</div>
+    <div class="row"><a class="btn" href="/app">Open the app</a><button class="btn secondary" id="signout" type="button">Sign out</button></div>
   </div>
 {{else}}
   <div class="card">
@@ -155,58 +240,46 @@ async function signOut() {
     <div class="row"><a class="btn" href="/auth/login?return_to=/app">Sign in</a></div>
   </div>
 {{end}}
-</main></body></html>{{end}}
+  <p id="note" class="card" role="status" hidden></p>
+</main>
+<script src="/static/oidcsession/{{.Classic.Name}}" integrity="{{.Classic.Integrity}}" nonce="{{.Nonce}}"></script>
+<script src="/static/home.js" nonce="{{.Nonce}}"></script>
+</body></html>{{end}}
 
-{{define "app"}}{{template "head"}}
+{{define "signed-out"}}{{template "head" .}}
 <main>
   <div class="card">
-    <h1>Signed in as <code>{{.Subject}}</code></h1>
-    <p>Access token expires in <span id="countdown" data-expires="{{.ExpiresAt}}">…</span>
-       <span class="muted">({{.ExpiresAt}})</span></p>
-    <p class="muted">{{if .Refresh}}Reload this page after it expires: it is refreshed inline. The API button below uses the try-refresh contract instead.{{else}}The provider gave no refresh token: the session ends when the access token expires.{{end}}</p>
-    <div class="row">
-      <button class="btn" onclick="callAPI()">Call /api/me</button>
-      <button class="btn secondary" onclick="refreshNow()">Refresh now</button>
-      {{template "signout"}}
-    </div>
-    <pre id="api" hidden></pre>
+    <h1>You are signed out</h1>
+    <p>Your session with this app has ended, and so has your session at the provider.
+    {{if .Embedded}}Signing in again shows the test provider's sign-in page.{{end}}</p>
+    <div class="row"><a class="btn" href="/auth/login?return_to=/app">Sign in again</a><a class="btn secondary" href="/">Home</a></div>
   </div>
-  <div class="card"><h2>ID token claims</h2><pre>{{.Claims}}</pre></div>
-  {{with .UserInfo}}<div class="card"><h2>Userinfo</h2><pre>{{.}}</pre></div>{{end}}
+</main></body></html>{{end}}
+
+{{define "app"}}{{template "head" .}}
+<main id="app" data-expires-at="{{.ExpiresAt}}" data-refresh-at="{{.RefreshAt}}">
+  <div class="card" id="ended" role="alert" hidden>
+    <h2 id="ended-text">Your session has ended.</h2>
+    <div class="row"><a class="btn" href="/auth/login?return_to=/app">Sign in again</a><a class="btn secondary" href="/">Home</a></div>
+  </div>
+  <div class="card">
+    <h1>Signed in as <code>{{.Subject}}</code></h1>
+    <p>Access token: <span id="token-state">…</span> <span class="muted" id="token-until"></span></p>
+    <p class="muted" id="token-next"></p>
+    <p><label><input type="checkbox" id="auto" checked data-needs-session> Renew before expiry (<code>scheduleRefresh</code>)</label></p>
+    <div class="row">
+      <button class="btn" id="call" type="button" data-needs-session>Call /api/me</button>
+      <button class="btn secondary" id="refresh" type="button" data-needs-session>Refresh now</button>
+      {{if .Embedded}}<button class="btn secondary" id="outage" type="button" aria-pressed="{{.Outage}}">{{if .Outage}}End provider outage{{else}}Simulate provider outage{{end}}</button>{{end}}
+      <button class="btn secondary" id="signout" type="button" data-needs-session>Sign out</button>
+    </div>
+    <pre id="api" role="status" hidden></pre>
+  </div>
+  <div class="card"><h2>Activity</h2><ol id="log" reversed></ol></div>
+  <div class="card"><h2>ID token claims</h2><pre id="claims">{{.Claims}}</pre></div>
+  <div class="card" id="userinfo-card"{{if not .UserInfo}} hidden{{end}}><h2>Userinfo</h2><pre id="userinfo">{{.UserInfo}}</pre></div>
 </main>
-<script>
-const el = document.getElementById('countdown');
-function tick() {
-  const left = Math.round((Date.parse(el.dataset.expires) - Date.now()) / 1000);
-  el.textContent = left > 0 ? left + ' s' : 'expired (the next request refreshes it)';
-}
-tick(); setInterval(tick, 1000);
-
-async function refreshNow() {
-  const r = await fetch('/auth/refresh', {method: 'POST', headers: {'X-Session-Refresh': '1'}});
-  if (r.ok) { location.reload(); } else { show(r.status + ' ' + await r.text()); }
-}
-
-// callAPI follows the try-refresh contract: on 401 try_refresh, refresh once and retry.
-async function callAPI() {
-  const get = () => fetch('/api/me', {headers: {'Accept': 'application/json'}});
-  let r = await get();
-  let note = '';
-  if (r.status === 401) {
-    const e = await r.clone().json().catch(() => ({}));
-    if (e.error === 'try_refresh') {
-      const rr = await fetch('/auth/refresh', {method: 'POST', headers: {'X-Session-Refresh': '1'}});
-      note = 'got try_refresh, refreshed (' + rr.status + '), retried\n';
-      if (rr.ok) {
-        const j = await rr.json();
-        el.dataset.expires = j.expires_at;
-        r = await get();
-      }
-    }
-  }
-  show(note + r.status + '\n' + JSON.stringify(await r.json().catch(() => null), null, 2));
-}
-function show(text) { const p = document.getElementById('api'); p.hidden = false; p.textContent = text; }
-</script>
+{{.ImportMap}}
+<script type="module" src="/static/app.js" nonce="{{.Nonce}}"></script>
 </body></html>{{end}}
 `))

@@ -88,6 +88,9 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		// OIDC Core 11: offline access needs the user's consent in this request.
 		scopes = slices.DeleteFunc(scopes, func(s string) bool { return s == "offline_access" })
 	}
+	if p.loginPageShown(w, r, q, promptNone, forceLogin, fail) {
+		return
+	}
 
 	now := p.cfg.Now()
 	cookieSID := ""

@@ -115,6 +115,15 @@ type Config struct {
 	// Now is the clock for iat, exp, refresh-token expiry and code expiry,
 	// so tests can move time without sleeping; default time.Now.
 	Now func() time.Time
+
+	// For people in a browser (demos, end-to-end tests); tests that follow
+	// redirects leave it off.
+
+	// LoginPage makes /authorize show a minimal sign-in page (the user's
+	// name, Continue and Cancel) whenever it would sign the user in
+	// interactively, so sign-in and sign-out are visible. prompt=none never
+	// shows it, and neither does a live provider session (single sign-on).
+	LoginPage bool
 }
 
 // withDefaults returns a copy of c with every default filled in and its maps

@@ -34,9 +34,10 @@
 //
 // For the browser flow, send the authorization URL (with
 // oauth2.S256ChallengeOption) to an http.Client with a cookie jar: the
-// provider signs the configured user in at once (there is no login form),
-// sets its session cookie "op_session" and redirects to the redirect URI with
-// code, state and iss.
+// provider signs the configured user in at once (there is no login form
+// unless Config.LoginPage asks for one, for people in a browser), sets its
+// session cookie "op_session" and redirects to the redirect URI with code,
+// state and iss.
 //
 // # Endpoints
 //
@@ -56,7 +57,8 @@
 // accepted resources, the clock, and turns off rotation, reuse detection,
 // ID tokens on refresh, refresh tokens, revocation or logout. At run time:
 // FailNextRefreshes, DelayNextRefreshes, DropNextRefreshes and
-// OverrideNextRefreshIDTokenClaims inject faults into refresh_token grants;
+// OverrideNextRefreshIDTokenClaims inject faults into refresh_token grants,
+// SetRefreshOutage makes every one fail until switched off;
 // RotateKeys rolls the signing key; SetLoggedIn forces the provider session;
 // IssueTokens and SignJWT mint tokens directly; Stats counts what the
 // relying party did (grants by type, reuse detections, revocations,

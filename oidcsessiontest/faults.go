@@ -67,6 +67,9 @@ func (p *Provider) queue(n int, f fault) {
 // applyRefreshFault applies the next queued fault, if any, and reports
 // whether the request has been dealt with.
 func (p *Provider) applyRefreshFault(w http.ResponseWriter, r *http.Request) bool {
+	if p.answerOutage(w) {
+		return true
+	}
 	p.mu.Lock()
 	if len(p.faults) == 0 {
 		p.mu.Unlock()

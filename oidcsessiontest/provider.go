@@ -41,6 +41,8 @@ type Provider struct {
 	endSessions int
 	userinfo    int
 	backchannel int
+
+	outage bool // SetRefreshOutage
 }
 
 // authCode is an issued authorization code and everything it is bound to.
