@@ -65,34 +65,14 @@ const maxHops = 8
 // itself is detached from it. On a transient or rejected failure the
 // returned session is the one that is kept.
 func (e *engine) refresh(ctx context.Context, old *Session, opts RefreshOptions, force bool) (*Session, error) {
-	plain := !force && opts.isZero()
-	skip := "" // a key whose outcome kept the same, unspent token
 	for range maxHops {
 		if !old.HasRefreshToken() {
-			if plain {
+			if !force && opts.isZero() {
 				return old, nil
 			}
 			return old, fmt.Errorf("%w: the session has no refresh token", ErrRefreshFailed)
 		}
-		key := e.m.storage.grantKey(old)
-		if key != skip {
-			next, found, err := e.successor(ctx, key)
-			switch {
-			case err != nil && next == nil:
-				return old, err
-			case err != nil:
-				return nil, err
-			case found && plain:
-				return next, nil
-			case found && next.d.RefreshToken == old.d.RefreshToken:
-				old, skip = next, key // the provider did not rotate: the token is still good
-				continue
-			case found:
-				old = next // spent: go on from its successor
-				continue
-			}
-		}
-		f := e.join(ctx, key, old, opts, force)
+		f := e.join(ctx, e.m.storage.grantKey(old), old, opts, force)
 		select {
 		case <-f.done:
 		case <-ctx.Done():
@@ -103,7 +83,7 @@ func (e *engine) refresh(ctx context.Context, old *Session, opts RefreshOptions,
 			// Another kind of grant ran on this token; if it spent the
 			// token, its outcome is published now.
 		case force && !f.granted && f.err == nil && f.s != old:
-			old = f.s // spent on another replica: grant from its successor
+			old = f.s // spent meanwhile: grant from its successor
 		default:
 			return f.s, f.err
 		}
@@ -112,20 +92,27 @@ func (e *engine) refresh(ctx context.Context, old *Session, opts RefreshOptions,
 }
 
 // successor returns the session a finished grant left for key inside the
-// grace window. A terminal outcome, or a session signed out since, is an
-// error; so is a coordinator that is down (with old kept: next is nil).
+// grace window, for a request that may not grant itself (try-refresh). A
+// terminal outcome, or a session signed out since, is an error.
 func (e *engine) successor(ctx context.Context, key string) (next *Session, found bool, err error) {
-	o, err := e.lookup(ctx, outcomeKey(key))
+	o, err := e.lookup(ctx, key)
 	if err != nil || o == nil || o.kind == outcomeTransient {
 		return nil, false, err
 	}
+	s, err := e.follow(ctx, o)
+	return s, true, err
+}
+
+// follow is where an outcome leads: its session, unless that was signed
+// out since, or its error.
+func (e *engine) follow(ctx context.Context, o *outcome) (*Session, error) {
 	if o.err != nil {
-		return nil, true, o.err
+		return nil, o.err
 	}
 	if ended, err := e.lookup(ctx, endedKey(o.s.d.ID)); err != nil || ended != nil {
-		return nil, true, fmt.Errorf("%w: the session was signed out", ErrSessionExpired)
+		return nil, fmt.Errorf("%w: the session was signed out", ErrSessionExpired)
 	}
-	return o.s, true, nil
+	return o.s, nil
 }
 
 // join returns the flight for key in this process, starting it if there
@@ -176,42 +163,44 @@ const claimMargin = 2 * time.Second
 // maxClaims bounds how often a leader tries to take a released claim.
 const maxClaims = 4
 
-// lead spends old's refresh token at most once across replicas: it claims
-// key, grants and publishes, or waits for the replica that holds the claim,
-// or takes the outcome another grant published. A forced grant ignores an
-// outcome that kept the same, unspent token. granted reports whether this
-// process made the grant.
+// lead spends old's refresh token at most once across replicas. One
+// Claim both takes the claim on key and finds any outcome already
+// published under it: an outcome is followed (a grant already spent the
+// token; a forced grant still grants when the provider kept the same,
+// unspent token); a claim taken is granted and settled; a claim held
+// elsewhere is waited for, woken by its Settle. granted reports whether
+// this process made the grant.
 func (e *engine) lead(ctx context.Context, key string, old *Session, opts RefreshOptions, force bool) (s *Session, err error, granted bool) {
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
-	wake, werr := e.coord.Watch(wctx, outcomeKey(key))
+	wake, err := e.coord.Watch(wctx, key)
+	if err != nil {
+		return old, storeDown(err), false
+	}
 	// Claims are about real time on every replica, not the session clock.
 	holder := claimValue(time.Now().Add(e.m.cfg.refreshTimeout))
 	var waitedFor []byte // the claim of the replica this one waited for
 	for range maxClaims {
-		if werr != nil {
-			return old, storeDown(werr), false
-		}
-		o, err := e.lookup(ctx, outcomeKey(key))
-		switch {
-		case err != nil:
-			return old, storeDown(err), false
-		case o == nil, o.kind == outcomeTransient && string(o.holder) != string(waitedFor):
-			// Nothing, or an earlier attempt that spent nothing.
-		case force && o.kind == outcomeSession && o.s.d.RefreshToken == old.d.RefreshToken:
-		default:
-			return o.result(old)
-		}
-		taken, held, err := e.coord.Claim(ctx, claimKey(key), holder, e.m.cfg.refreshTimeout+e.m.cfg.graceWindow+claimMargin)
+		c, err := e.coord.Claim(ctx, key, holder, e.m.cfg.refreshTimeout+e.m.cfg.graceWindow+claimMargin)
 		if err != nil {
 			return old, storeDown(err), false
 		}
-		if taken {
+		if o := e.decode(c.Published); o != nil && e.usable(o, old, force, waitedFor) {
+			if c.Taken {
+				_ = e.coord.Release(ctx, key, holder) // not needed: the outcome answers
+			}
+			if o.kind == outcomeTransient {
+				return old, &RefreshError{Class: RefreshTransient, Err: errors.New("the grant failed on another replica; try again")}, false
+			}
+			s, err := e.follow(ctx, o)
+			return s, err, false
+		}
+		if c.Taken {
 			s, err := e.grantOnce(ctx, key, old, opts, holder)
 			return s, err, true
 		}
-		waitedFor = held
-		deadline, ok := claimDeadline(held)
+		waitedFor = c.Held
+		deadline, ok := claimDeadline(c.Held)
 		wait := time.Until(deadline.Add(claimMargin))
 		if !ok || wait <= 0 {
 			return nil, &RefreshError{Class: RefreshTerminal, Err: errors.New("the replica that spent the refresh token never reported back; the token may be spent")}, false
@@ -226,33 +215,37 @@ func (e *engine) lead(ctx context.Context, key string, old *Session, opts Refres
 	return old, &RefreshError{Class: RefreshTransient, Err: errors.New("the grant changed hands too often")}, false
 }
 
-// grantOnce makes the grant under a claim, stores and publishes its
-// outcome, and releases the claim.
+// usable reports whether a published outcome answers this grant: a
+// transient one only if it is the failure of the claim this replica waited
+// for; a session that kept old's unspent token not for a forced grant.
+func (e *engine) usable(o *outcome, old *Session, force bool, waitedFor []byte) bool {
+	switch {
+	case o.kind == outcomeTransient:
+		return waitedFor != nil && string(o.holder) == string(waitedFor)
+	case force && o.kind == outcomeSession && o.s.d.RefreshToken == old.d.RefreshToken:
+		return false
+	}
+	return true
+}
+
+// grantOnce makes the grant under a claim and settles it: the session
+// stored (with a Store), the outcome published and the claim released, in
+// one step. Another write of the same session meanwhile (a touch on
+// another replica) is merged into; a store that is down is retried until
+// the grant's time is up, and after that the new refresh token is
+// revoked, since no one could use it.
 func (e *engine) grantOnce(ctx context.Context, key string, old *Session, opts RefreshOptions, holder []byte) (*Session, error) {
 	deadline, _ := claimDeadline(holder)
 	gctx, cancel := context.WithDeadline(ctx, deadline)
-	s, err := e.m.grant(gctx, old, opts)
+	s, gerr := e.m.grant(gctx, old, opts)
 	cancel()
-	if s != nil && s != old {
-		s, err = e.persistGrant(ctx, old, s, err)
-	}
-	e.publish(ctx, key, holder, s, err)
-	_ = e.coord.Release(ctx, claimKey(key), holder)
-	return s, err
-}
-
-// persistGrant stores the session a grant made. Another write of the same
-// session (a touch on another replica) is merged into; a store that is
-// down is retried until the grant's time is up, and after that the new
-// refresh token is revoked, since no one could use it.
-func (e *engine) persistGrant(ctx context.Context, old, s *Session, grantErr error) (*Session, error) {
 	for delay := 50 * time.Millisecond; ; delay *= 2 {
-		ps, err := e.m.storage.persist(ctx, s)
+		settled, err := e.settle(ctx, key, holder, old, s, gerr)
 		switch {
 		case err == nil:
-			return ps, grantErr
+			return settled, gerr
 		case errors.Is(err, ErrConflict):
-			cur, rerr := e.m.reload(ctx, s)
+			cur, rerr := e.m.reload(ctx, old)
 			if rerr == nil && cur.d.RefreshToken == old.d.RefreshToken {
 				s = &Session{d: s.d, gen: cur.gen} // only touched meanwhile: ours wins
 				continue
@@ -265,7 +258,9 @@ func (e *engine) persistGrant(ctx context.Context, old, s *Session, grantErr err
 			err = rerr
 		}
 		if ctx.Err() != nil || delay > e.m.cfg.refreshTimeout {
-			e.m.revokeAtProvider(ctx, s.d, "the refreshed session could not be stored")
+			if s != nil && s != old {
+				e.m.revokeAtProvider(ctx, s.d, "the refreshed session could not be stored")
+			}
 			return nil, &RefreshError{Class: RefreshTerminal, Err: fmt.Errorf("storing the refreshed session: %w", err)}
 		}
 		select {

@@ -54,29 +54,59 @@ func (m *memory) set(table map[string]*memEntry, key string, value []byte, ttl t
 	table[key] = e
 }
 
-func (m *memory) Claim(_ context.Context, key string, value []byte, ttl time.Duration) (bool, []byte, error) {
+func (m *memory) Claim(_ context.Context, key string, value []byte, ttl time.Duration) (Claimed, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	var c Claimed
+	if e := m.values[key]; e != nil && time.Now().Before(e.expires) {
+		c.Published = slices.Clone(e.value)
+	}
 	if e := m.claims[key]; e != nil && time.Now().Before(e.expires) {
-		return false, slices.Clone(e.value), nil
+		c.Held = slices.Clone(e.value)
+		return c, nil
 	}
 	m.set(m.claims, key, value, ttl)
-	return true, slices.Clone(value), nil
+	c.Taken, c.Held = true, slices.Clone(value)
+	return c, nil
 }
 
 func (m *memory) Release(_ context.Context, key string, value []byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.release(key, value)
+	return nil
+}
+
+// release deletes the claim on key if it holds value. m.mu must be held.
+func (m *memory) release(key string, value []byte) {
 	if e := m.claims[key]; e != nil && string(e.value) == string(value) {
 		e.timer.Stop()
 		delete(m.claims, key)
 	}
+}
+
+func (m *memory) Settle(_ context.Context, key string, claim, outcome []byte, ttl time.Duration, rec *Record, prev uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if rec != nil {
+		if err := m.put(rec, prev); err != nil {
+			return err
+		}
+	}
+	m.publish(key, outcome, ttl)
+	m.release(key, claim)
 	return nil
 }
 
 func (m *memory) Publish(_ context.Context, key string, value []byte, ttl time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.publish(key, value, ttl)
+	return nil
+}
+
+// publish stores value and wakes the watchers of key. m.mu must be held.
+func (m *memory) publish(key string, value []byte, ttl time.Duration) {
 	m.set(m.values, key, value, ttl)
 	for ch := range m.watchers[key] {
 		select {
@@ -84,7 +114,6 @@ func (m *memory) Publish(_ context.Context, key string, value []byte, ttl time.D
 		default: // a wake-up is already pending
 		}
 	}
-	return nil
 }
 
 func (m *memory) Lookup(_ context.Context, key string) ([]byte, error) {
@@ -128,6 +157,11 @@ func (m *memory) Get(_ context.Context, id string) (*Record, error) {
 func (m *memory) Put(_ context.Context, rec *Record, prev uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.put(rec, prev)
+}
+
+// put is Put with m.mu held.
+func (m *memory) put(rec *Record, prev uint64) error {
 	var gen uint64
 	if r := m.records[rec.ID]; r != nil && time.Now().Before(r.Expires) {
 		gen = r.Generation

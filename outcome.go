@@ -34,39 +34,41 @@ type outcome struct {
 	holder []byte // transient: the claim of the grant that failed
 }
 
-// result is what a waiter for this outcome gets.
-func (o *outcome) result(old *Session) (*Session, error, bool) {
-	switch o.kind {
-	case outcomeSession:
-		return o.s, nil, false
-	case outcomeEnded:
-		return nil, o.err, false
-	}
-	return old, &RefreshError{Class: RefreshTransient, Err: errors.New("the grant failed on another replica; try again")}, false
-}
-
-// publish tells every replica what came of the grant for key: the
-// successor session, the end of the session, or nothing spent.
-func (e *engine) publish(ctx context.Context, key string, holder []byte, s *Session, err error) {
+// settle tells every replica what came of the grant for key, and with a
+// Store stores the new session in the same step: the successor session,
+// the end of the session, or nothing spent. It returns the session as
+// stored.
+func (e *engine) settle(ctx context.Context, key string, holder []byte, old, s *Session, err error) (*Session, error) {
 	var re *RefreshError
 	errors.As(err, &re)
 	kind, ttl := byte(outcomeTransient), transientTTL
+	var rec *Record
 	switch {
-	case s != nil && (err == nil || re != nil && re.spent):
+	case s != nil && s != old && (err == nil || re != nil && re.spent):
 		kind, ttl = outcomeSession, e.m.cfg.graceWindow
+		var rerr error
+		if rec, rerr = e.m.storage.record(s); rerr != nil {
+			return nil, rerr
+		}
+		if rec != nil {
+			s = &Session{d: s.d, gen: rec.Generation}
+		}
 	case re != nil && re.Class == RefreshTerminal:
 		kind, ttl = outcomeEnded, e.m.cfg.graceWindow
 	}
 	v, eerr := e.encode(kind, s, err)
+	if eerr != nil {
+		return nil, eerr
+	}
 	if kind == outcomeTransient {
 		v = wire.AppendBytes(v, holder)
 	}
-	if eerr == nil {
-		eerr = e.coord.Publish(ctx, outcomeKey(key), v, ttl)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	if err := e.coord.Settle(sctx, key, holder, v, ttl, rec, old.gen); err != nil {
+		return nil, err
 	}
-	if eerr != nil {
-		e.m.cfg.logger.WarnContext(ctx, "oidcsession: publishing a refresh outcome failed; other replicas will wait for it", "error", eerr.Error())
-	}
+	return s, nil
 }
 
 // end publishes that session id ended (signed out), so a successor of it
@@ -108,6 +110,15 @@ func (e *engine) lookup(ctx context.Context, fullKey string) (*outcome, error) {
 	if err != nil {
 		return nil, err
 	}
+	return e.decode(v), nil
+}
+
+// decode reads a published outcome; nil for nothing, for what is not ours
+// (keys changed), and for a session or an end past the grace window.
+func (e *engine) decode(v []byte) *outcome {
+	if len(v) == 0 {
+		return nil
+	}
 	r := wire.NewReader(v)
 	o := &outcome{kind: r.Byte(), at: time.Unix(0, int64(r.Uvarint()))}
 	switch o.kind {
@@ -115,11 +126,11 @@ func (e *engine) lookup(ctx context.Context, fullKey string) (*outcome, error) {
 		gen, sealed := r.Uvarint(), r.String(1<<20)
 		payload, _, oerr := e.m.sealer.Open(outcomeName, sealed)
 		if oerr != nil {
-			return nil, nil // not ours (keys changed): as if nothing was published
+			return nil
 		}
 		d, derr := state.DecodeSession(payload)
 		if derr != nil {
-			return nil, nil
+			return nil
 		}
 		o.s = &Session{d: d, gen: gen}
 	case outcomeEnded:
@@ -127,15 +138,15 @@ func (e *engine) lookup(ctx context.Context, fullKey string) (*outcome, error) {
 	case outcomeTransient:
 		o.holder = r.Bytes(256)
 	default:
-		return nil, nil
+		return nil
 	}
 	if r.Done() != nil {
-		return nil, nil
+		return nil
 	}
 	if o.kind != outcomeTransient && !e.m.cfg.now().Before(o.at.Add(e.m.cfg.graceWindow)) {
-		return nil, nil
+		return nil
 	}
-	return o, nil
+	return o
 }
 
 // claimValue is a claim: a random holder and its deadline.
@@ -154,6 +165,5 @@ func claimDeadline(v []byte) (time.Time, bool) {
 	return t, err == nil
 }
 
-func claimKey(key string) string   { return "claim:" + key }
-func outcomeKey(key string) string { return "outcome:" + key }
-func endedKey(id string) string    { return "ended:" + id }
+// endedKey names the publication that session id was signed out.
+func endedKey(id string) string { return "ended:" + id }

@@ -42,6 +42,9 @@ type storage interface {
 	grantKey(s *Session) string
 	// reload reads s's session again: for cookies, s itself.
 	reload(ctx context.Context, s *Session) (*Session, error)
+	// record is the Store record that persist writes for s: nil for
+	// cookies. The engine writes it with the grant's outcome in one step.
+	record(s *Session) (*Record, error)
 }
 
 // loaded is a session as load found it.
@@ -130,6 +133,8 @@ func (c *cookieStorage) clear(w http.ResponseWriter, r *http.Request) { c.chunks
 func (c *cookieStorage) end(context.Context, *Session) error { return nil }
 
 func (c *cookieStorage) reload(_ context.Context, s *Session) (*Session, error) { return s, nil }
+
+func (c *cookieStorage) record(*Session) (*Record, error) { return nil, nil }
 
 func (c *cookieStorage) fits(d *state.Session) error {
 	value, err := c.m.sealer.Seal(c.chunks.Name(), state.EncodeSession(make([]byte, 0, 2048), d))

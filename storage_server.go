@@ -100,6 +100,25 @@ func (v *serverStorage) open(rec *Record) (*Session, bool, error) {
 // persist writes s's record as the generation after the one s was read
 // from, if no other request or replica wrote first (ErrConflict).
 func (v *serverStorage) persist(ctx context.Context, s *Session) (*Session, error) {
+	rec, err := v.record(s)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	switch err := v.st.Put(ctx, rec, s.gen); {
+	case errors.Is(err, ErrConflict):
+		return nil, err
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+	}
+	return &Session{d: s.d, gen: rec.Generation}, nil
+}
+
+// record is s's record as the generation after the one s was read from,
+// sealed with the Middleware's keys, found by its subject and provider
+// session.
+func (v *serverStorage) record(s *Session) (*Record, error) {
 	sealed, err := v.m.sealer.Seal(recordName, state.EncodeSession(make([]byte, 0, 2048), s.d))
 	if err != nil {
 		return nil, fmt.Errorf("oidcsession: sealing the session: %w", err)
@@ -111,15 +130,7 @@ func (v *serverStorage) persist(ctx context.Context, s *Session) (*Session, erro
 	if s.d.SID != "" {
 		rec.Index = append(rec.Index, "sid:"+s.d.SID)
 	}
-	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
-	defer cancel()
-	switch err := v.st.Put(ctx, rec, s.gen); {
-	case errors.Is(err, ErrConflict):
-		return nil, err
-	case err != nil:
-		return nil, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
-	}
-	return &Session{d: s.d, gen: rec.Generation}, nil
+	return rec, nil
 }
 
 func (v *serverStorage) writeCookie(w http.ResponseWriter, r *http.Request, s *Session) error {

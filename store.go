@@ -20,32 +20,48 @@ var (
 // Coordinator lets the replicas of a deployment agree on which one spends
 // a refresh token and share what came of it, so that a rotating refresh
 // token is presented once however many replicas see it expire. The
-// Middleware runs the protocol (claim, grant, publish, release; waiters
-// watch and look up); a Coordinator only provides these primitives.
+// Middleware runs the protocol (claim, grant, settle; the others wait on a
+// watch); a Coordinator provides these primitives, each one atomic step
+// (one round trip to a remote store). A grant costs two: Claim and Settle.
 //
 // Contract: every method is safe for concurrent use by many goroutines and
 // processes; keys and values are opaque to it (values are sealed by the
 // Middleware, so a dump reveals no token); ttl bounds how long anything it
-// keeps lives; an error other than ErrNotFound means it is unavailable.
-// The default is in-process; NewMemoryStore gives the same for one
-// process, and the redisstore module for several.
+// keeps lives; an error other than ErrNotFound and ErrConflict means it is
+// unavailable. The default is in-process; NewMemoryStore gives the same
+// for one process, and the redisstore module for several.
 type Coordinator interface {
-	// Claim stores value under key for ttl unless a claim on key is live,
-	// and reports whether it did. held is the value of the live claim:
-	// value itself when taken.
-	Claim(ctx context.Context, key string, value []byte, ttl time.Duration) (taken bool, held []byte, err error)
-	// Release deletes the claim on key if it still holds value.
+	// Claim takes the claim on key for ttl with value, unless a claim on
+	// key is live, and returns what it found: whether it took the claim,
+	// the live claim's value, and the outcome published under key, if
+	// any.
+	Claim(ctx context.Context, key string, value []byte, ttl time.Duration) (Claimed, error)
+	// Release deletes the claim on key if it still holds value: a claim
+	// taken and not needed, because the outcome it found answered.
 	Release(ctx context.Context, key string, value []byte) error
-	// Publish stores value under key for ttl and wakes every Watch of key,
-	// on every replica.
+	// Settle ends a claimed grant. With rec (a Store's session record;
+	// nil for a Coordinator alone) it first writes rec if the stored
+	// generation is prev, and otherwise returns ErrConflict and does
+	// nothing else. Then it publishes outcome under key for ttl, waking
+	// every Watch of key on every replica, and releases the claim on key
+	// if it still holds claim.
+	Settle(ctx context.Context, key string, claim, outcome []byte, ttl time.Duration, rec *Record, prev uint64) error
+	// Publish stores value under key for ttl and wakes every Watch of key.
 	Publish(ctx context.Context, key string, value []byte, ttl time.Duration) error
 	// Lookup returns the value last published under key that has not
 	// expired, or ErrNotFound.
 	Lookup(ctx context.Context, key string) ([]byte, error)
-	// Watch returns a channel that receives after every Publish of key
-	// made after Watch returned, until ctx is done. Wake-ups may be
-	// spurious or coalesced: callers Lookup after each.
+	// Watch returns a channel that receives after every Publish or Settle
+	// of key made after Watch returned, until ctx is done. Wake-ups may be
+	// spurious or coalesced: callers look again after each.
 	Watch(ctx context.Context, key string) (<-chan struct{}, error)
+}
+
+// Claimed is what Claim found.
+type Claimed struct {
+	Taken     bool   // this call took the claim
+	Held      []byte // the live claim's value: the caller's own when Taken
+	Published []byte // the outcome published under the key, nil if none
 }
 
 // Store keeps sessions on the server (WithStore). The session cookie then

@@ -167,9 +167,8 @@ type silentHolder struct {
 	deadline time.Time
 }
 
-func (s silentHolder) Claim(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, []byte, error) {
-	held := append(make([]byte, 16), s.deadline.UTC().Format(time.RFC3339Nano)...)
-	return false, held, nil
+func (s silentHolder) Claim(ctx context.Context, key string, value []byte, ttl time.Duration) (oidcsession.Claimed, error) {
+	return oidcsession.Claimed{Held: append(make([]byte, 16), s.deadline.UTC().Format(time.RFC3339Nano)...)}, nil
 }
 
 // TestLostGrantIsNotRetried: when the replica that claimed a grant never

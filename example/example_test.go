@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/oidcsession/oidcsession"
+	"github.com/oidcsession/oidcsession/oidcsessiontest"
 )
 
 // lockedBuffer collects the app's output from several goroutines.
@@ -316,4 +317,38 @@ func TestSessionKeys(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPromptForSection11Provider points the example at a provider that
+// follows OIDC Core section 11 (as oidc-provider does): without
+// OIDC_PROMPT its sessions get no refresh token; with OIDC_PROMPT=consent
+// they do (the silent attempt fails, the consent fallback is sent).
+func TestPromptForSection11Provider(t *testing.T) {
+	op := oidcsessiontest.New(t, oidcsessiontest.Config{OfflineAccessRequiresConsent: true})
+	for _, tt := range []struct {
+		prompt     string
+		refreshing bool
+	}{{"", false}, {"consent", true}} {
+		t.Run("OIDC_PROMPT="+tt.prompt, func(t *testing.T) {
+			base, out := startExample(t, map[string]string{
+				"OIDC_ISSUER": op.Issuer(), "OIDC_CLIENT_ID": op.ClientID(), "OIDC_CLIENT_SECRET": op.ClientSecret(), "OIDC_PROMPT": tt.prompt,
+			})
+			b := newBrowser(t, base)
+			if resp, body := b.get("/app", pageAccept); resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/app" {
+				t.Fatalf("sign-in: %d at %s: %s\n%s", resp.StatusCode, resp.Request.URL, body, out)
+			}
+			resp, body := b.get("/api/me", "application/json")
+			if resp.StatusCode != http.StatusOK || strings.Contains(body, `"refresh_at"`) != tt.refreshing {
+				t.Fatalf("/api/me: %d %s; want a refresh token: %t", resp.StatusCode, body, tt.refreshing)
+			}
+		})
+	}
+	t.Run("a bad prompt is refused", func(t *testing.T) {
+		err := run(context.Background(), func(k string) string {
+			return map[string]string{"ADDR": "127.0.0.1:0", "OIDC_ISSUER": op.Issuer(), "OIDC_CLIENT_ID": op.ClientID(), "OIDC_PROMPT": "none"}[k]
+		}, io.Discard, nil)
+		if err == nil || !strings.Contains(err.Error(), "WithPrompt") {
+			t.Fatalf("run: %v", err)
+		}
+	})
 }

@@ -14,6 +14,10 @@
 //	OIDC_CLIENT_ID       client id (with OIDC_ISSUER)
 //	OIDC_CLIENT_SECRET   client secret (with OIDC_ISSUER)
 //	OIDC_SCOPES          space-separated; default "openid profile email offline_access"
+//	OIDC_PROMPT          prompt of interactive sign-ins (WithPrompt), e.g.
+//	                     "consent": providers that follow OIDC Core section 11
+//	                     (oidc-provider) grant offline_access, and so refresh
+//	                     tokens, only with it; default: none sent
 //	BASE_URL             the app's external URL; default http://<ADDR>
 //	ADDR                 listen address; default 127.0.0.1:8080
 //	SESSION_KEYS         "hash:block[,hash:block]" in hex or base64, newest
@@ -123,6 +127,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		oidcsession.WithSilentSignIn(),
 		oidcsession.WithUserInfoOnRefresh(),
 		oidcsession.WithPostLogoutRedirectURL(base + "/signed-out"),
+	}
+	if p := getenv("OIDC_PROMPT"); p != "" {
+		opts = append(opts, oidcsession.WithPrompt(p))
 	}
 	if strings.HasPrefix(base, "http://") {
 		opts = append(opts, oidcsession.WithInsecureCookies())

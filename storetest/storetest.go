@@ -28,6 +28,7 @@ func Run(t *testing.T, newStore func(t *testing.T) oidcsession.Store) {
 		"ConcurrentPutsOneWins": concurrentPutsOneWins,
 		"DeleteAndIndexes":      deleteAndIndexes,
 		"RecordsExpire":         recordsExpire,
+		"SettleWritesRecord":    settleWritesRecord,
 	} {
 		t.Run(name, func(t *testing.T) { check(t, newStore(t)) })
 	}
@@ -36,10 +37,12 @@ func Run(t *testing.T, newStore func(t *testing.T) oidcsession.Store) {
 // RunCoordinator runs every check of a Coordinator.
 func RunCoordinator(t *testing.T, newCoordinator func(t *testing.T) oidcsession.Coordinator) {
 	for name, check := range map[string]func(*testing.T, oidcsession.Coordinator){
-		"ClaimIsExclusive":    claimIsExclusive,
-		"ReleaseOnlyOwnClaim": releaseOnlyOwnClaim,
-		"PublishWakesWatch":   publishWakesWatch,
-		"ValuesExpire":        valuesExpire,
+		"ClaimIsExclusive":       claimIsExclusive,
+		"SettleReleasesOwnClaim": settleReleasesOwnClaim,
+		"ReleaseOnlyOwnClaim":    releaseOnlyOwnClaim,
+		"ClaimSeesPublished":     claimSeesPublished,
+		"PublishWakesWatch":      publishWakesWatch,
+		"ValuesExpire":           valuesExpire,
 	} {
 		t.Run(name, func(t *testing.T) { check(t, newCoordinator(t)) })
 	}
@@ -181,11 +184,11 @@ func claimIsExclusive(t *testing.T, co oidcsession.Coordinator) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ok, held, err := co.Claim(c, "k", []byte(fmt.Sprint("holder-", i)), time.Minute)
-			if err != nil || len(held) == 0 {
-				t.Errorf("Claim: %v %q", err, held)
+			cl, err := co.Claim(c, "k", []byte(fmt.Sprint("holder-", i)), time.Minute)
+			if err != nil || len(cl.Held) == 0 || cl.Published != nil {
+				t.Errorf("Claim: %+v %v", cl, err)
 			}
-			if ok {
+			if cl.Taken {
 				mu.Lock()
 				taken++
 				mu.Unlock()
@@ -196,32 +199,60 @@ func claimIsExclusive(t *testing.T, co oidcsession.Coordinator) {
 	if taken != 1 {
 		t.Fatalf("%d of 20 concurrent claims were taken, want 1", taken)
 	}
-	ok, _, err := co.Claim(c, "short", []byte("a"), 200*time.Millisecond)
-	if !ok || err != nil {
-		t.Fatalf("a fresh claim: %t %v", ok, err)
+	if cl, err := co.Claim(c, "short", []byte("a"), 200*time.Millisecond); !cl.Taken || err != nil {
+		t.Fatalf("a fresh claim: %+v %v", cl, err)
 	}
 	waitFor(t, 5*time.Second, func() bool {
-		ok, _, _ := co.Claim(c, "short", []byte("b"), time.Minute)
-		return ok
+		cl, _ := co.Claim(c, "short", []byte("b"), time.Minute)
+		return cl.Taken
 	}, "a claim outlived its ttl")
+}
+
+func settleReleasesOwnClaim(t *testing.T, co oidcsession.Coordinator) {
+	c := ctx(t)
+	if cl, err := co.Claim(c, "k", []byte("mine"), time.Minute); !cl.Taken || err != nil {
+		t.Fatal(cl, err)
+	}
+	if err := co.Settle(c, "k", []byte("theirs"), []byte("o1"), time.Minute, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if cl, _ := co.Claim(c, "k", []byte("other"), time.Minute); cl.Taken || string(cl.Held) != "mine" || string(cl.Published) != "o1" {
+		t.Fatalf("a settle by another holder freed the claim: %+v", cl)
+	}
+	if err := co.Settle(c, "k", []byte("mine"), []byte("o2"), time.Minute, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if cl, _ := co.Claim(c, "k", []byte("other"), time.Minute); !cl.Taken || string(cl.Published) != "o2" {
+		t.Fatalf("the holder's settle did not free the claim, or publish: %+v", cl)
+	}
 }
 
 func releaseOnlyOwnClaim(t *testing.T, co oidcsession.Coordinator) {
 	c := ctx(t)
-	if ok, _, err := co.Claim(c, "k", []byte("mine"), time.Minute); !ok || err != nil {
-		t.Fatal(ok, err)
+	if cl, err := co.Claim(c, "k", []byte("mine"), time.Minute); !cl.Taken || err != nil {
+		t.Fatal(cl, err)
 	}
 	if err := co.Release(c, "k", []byte("theirs")); err != nil {
 		t.Fatal(err)
 	}
-	if ok, held, _ := co.Claim(c, "k", []byte("other"), time.Minute); ok || string(held) != "mine" {
-		t.Fatalf("a release by another holder freed the claim: %t %q", ok, held)
+	if cl, _ := co.Claim(c, "k", []byte("other"), time.Minute); cl.Taken || string(cl.Held) != "mine" {
+		t.Fatalf("a release by another holder freed the claim: %+v", cl)
 	}
 	if err := co.Release(c, "k", []byte("mine")); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _, _ := co.Claim(c, "k", []byte("other"), time.Minute); !ok {
+	if cl, _ := co.Claim(c, "k", []byte("other"), time.Minute); !cl.Taken {
 		t.Fatal("the holder's release did not free the claim")
+	}
+}
+
+func claimSeesPublished(t *testing.T, co oidcsession.Coordinator) {
+	c := ctx(t)
+	if err := co.Publish(c, "k", []byte("outcome"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if cl, err := co.Claim(c, "k", []byte("mine"), time.Minute); err != nil || string(cl.Published) != "outcome" {
+		t.Fatalf("Claim did not return the published outcome: %+v %v", cl, err)
 	}
 }
 
@@ -232,26 +263,54 @@ func publishWakesWatch(t *testing.T, co oidcsession.Coordinator) {
 	}
 	wctx, cancel := context.WithCancel(c)
 	defer cancel()
-	wake, err := co.Watch(wctx, "v")
-	if err != nil {
-		t.Fatal(err)
+	for i, step := range []func() error{
+		func() error { return co.Publish(c, "v", []byte("published"), time.Minute) },
+		func() error { return co.Settle(c, "v", []byte("nobody"), []byte("settled"), time.Minute, nil, 0) },
+	} {
+		wake, err := co.Watch(wctx, "v")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-wake:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("step %d did not wake the watcher", i)
+		}
 	}
-	if err := co.Publish(c, "v", []byte("outcome"), time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-wake:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Publish did not wake the watcher")
-	}
-	if got, err := co.Lookup(c, "v"); err != nil || string(got) != "outcome" {
+	if got, err := co.Lookup(c, "v"); err != nil || string(got) != "settled" {
 		t.Fatalf("Lookup: %q %v", got, err)
 	}
-	if err := co.Publish(c, "v", []byte("newer"), time.Minute); err != nil {
+}
+
+func settleWritesRecord(t *testing.T, st oidcsession.Store) {
+	c := ctx(t)
+	if err := st.Put(c, record("s1", 1, "sub:u"), 0); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := co.Lookup(c, "v"); string(got) != "newer" {
-		t.Fatalf("Lookup after a second Publish: %q", got)
+	if cl, err := st.Claim(c, "g", []byte("me"), time.Minute); !cl.Taken || err != nil {
+		t.Fatal(cl, err)
+	}
+	// A stale generation: nothing at all happens.
+	if err := st.Settle(c, "g", []byte("me"), []byte("out"), time.Minute, record("s1", 3), 2); !errors.Is(err, oidcsession.ErrConflict) {
+		t.Fatalf("Settle on a stale generation: %v", err)
+	}
+	if _, err := st.Lookup(c, "g"); !errors.Is(err, oidcsession.ErrNotFound) {
+		t.Fatal("a conflicting Settle published its outcome")
+	}
+	if cl, _ := st.Claim(c, "g", []byte("other"), time.Minute); cl.Taken {
+		t.Fatal("a conflicting Settle released the claim")
+	}
+	if err := st.Settle(c, "g", []byte("me"), []byte("out"), time.Minute, record("s1", 2, "sub:u"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := st.Get(c, "s1"); err != nil || r.Generation != 2 {
+		t.Fatalf("Settle did not write the record: %+v %v", r, err)
+	}
+	if v, err := st.Lookup(c, "g"); err != nil || string(v) != "out" {
+		t.Fatalf("Settle did not publish: %q %v", v, err)
 	}
 }
 
