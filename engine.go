@@ -65,6 +65,11 @@ const maxHops = 8
 // itself is detached from it. On a transient or rejected failure the
 // returned session is the one that is kept.
 func (e *engine) refresh(ctx context.Context, old *Session, opts RefreshOptions, force bool) (*Session, error) {
+	if _, cookies := e.m.storage.(*cookieStorage); cookies && old.HasRefreshToken() {
+		if err := e.m.cookieRevoked(ctx, old); err != nil {
+			return nil, err
+		}
+	}
 	for range maxHops {
 		if !old.HasRefreshToken() {
 			if !force && opts.isZero() {

@@ -57,15 +57,30 @@ type setup struct {
 	client func(*oauth2.Config)
 	// opClockOffset sets the provider's clock off the application's.
 	opClockOffset time.Duration
+	// backChannel registers the app's back-channel logout handler with
+	// the provider, which then posts logout tokens there.
+	backChannel bool
 }
 
 func newHarness(t *testing.T, su setup) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: oidcsessiontest.NewClock(time.Time{})}
+	mux := h.listen()
 	su.op.Now = func() time.Time { return h.clock.Now().Add(su.opClockOffset) }
+	if su.backChannel {
+		su.op.BackChannelLogoutURI, su.op.BackChannelLogoutClient = h.app.URL+"/auth/backchannel-logout", h.app.Client()
+	}
 	h.op = oidcsessiontest.New(t, su.op)
-	h.start(su)
+	h.start(mux, su)
 	return h
+}
+
+// listen starts the app's TLS server, whose routes start adds.
+func (h *harness) listen() *http.ServeMux {
+	mux := http.NewServeMux()
+	h.app = httptest.NewTLSServer(mux)
+	h.t.Cleanup(h.app.Close)
+	return mux
 }
 
 // replica is another application server ("replica") of the same
@@ -75,16 +90,13 @@ func newHarness(t *testing.T, su setup) *harness {
 func (h *harness) replica(su setup) *harness {
 	h.t.Helper()
 	r := &harness{t: h.t, clock: h.clock, op: h.op}
-	r.start(su)
+	r.start(r.listen(), su)
 	return r
 }
 
 // start builds the Middleware and serves the routes.
-func (h *harness) start(su setup) {
+func (h *harness) start(mux *http.ServeMux, su setup) {
 	t := h.t
-	mux := http.NewServeMux()
-	h.app = httptest.NewTLSServer(mux)
-	t.Cleanup(h.app.Close)
 	oc := oauth2.Config{
 		ClientID: h.op.ClientID(), ClientSecret: h.op.ClientSecret(),
 		RedirectURL: h.app.URL + "/auth/callback",
@@ -121,6 +133,8 @@ type whoami struct {
 	HasRefreshToken bool           `json:"has_refresh_token"`
 	Scope           string         `json:"scope"`
 	UserInfo        map[string]any `json:"userinfo"`
+	ID              string         `json:"id"`
+	SID             string         `json:"sid"`
 }
 
 func report(s *oidcsession.Session) whoami {
@@ -130,6 +144,7 @@ func report(s *oidcsession.Session) whoami {
 	return whoami{
 		Subject: s.Subject(), AccessToken: hex.EncodeToString(sum[:8]), ExpiresAt: s.Expiry().UTC().Format(time.RFC3339),
 		CreatedAt: s.CreatedAt().UTC().Format(time.RFC3339), HasRefreshToken: s.HasRefreshToken(), Scope: s.Scope(), UserInfo: ui,
+		ID: s.ID(), SID: s.SID(),
 	}
 }
 
@@ -138,6 +153,30 @@ func (h *harness) routes(mux *http.ServeMux) {
 	mux.Handle("GET /auth/callback", h.m.CallbackHandler())
 	mux.Handle("/auth/refresh", h.m.RefreshHandler())
 	mux.Handle("/auth/logout", h.m.LogoutHandler())
+	mux.Handle("/auth/backchannel-logout", h.m.BackChannelLogoutHandler())
+	mux.HandleFunc("GET /test/sessions", func(w http.ResponseWriter, r *http.Request) {
+		list, err := h.m.Sessions(r.Context(), r.URL.Query().Get("sub"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		_ = jsonEncode(w, list)
+	})
+	mux.HandleFunc("POST /test/revoke", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		var err error
+		n := 0
+		if id := q.Get("id"); id != "" {
+			err = h.m.RevokeSession(r.Context(), id)
+		} else {
+			n, err = h.m.RevokeSubject(r.Context(), q.Get("sub"))
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		fmt.Fprint(w, n)
+	})
 	who := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, ok := oidcsession.FromContext(r.Context())
 		if !ok {

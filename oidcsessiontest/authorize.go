@@ -99,9 +99,9 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 
 	p.mu.Lock()
-	authTime, hasSession := p.sessions[cookieSID]
+	ops, hasSession := p.sessions[cookieSID]
 	if !hasSession && p.forcedLogin {
-		authTime, hasSession = p.forcedAuthTime, true
+		ops, hasSession = &opSession{sid: p.forcedSID, authTime: p.forcedAuthTime}, true
 	}
 	newSID := ""
 	switch {
@@ -113,8 +113,8 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		// Sign in (again): a new session with a new auth_time.
 		delete(p.sessions, cookieSID)
 		newSID = randomString(32)
-		authTime = now
-		p.sessions[newSID] = authTime
+		ops = &opSession{sid: randomString(16), authTime: now}
+		p.sessions[newSID] = ops
 	}
 	code := randomString(32)
 	p.codes[code] = &authCode{
@@ -123,7 +123,8 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		challenge:   challenge,
 		nonce:       q.Get("nonce"),
 		scopes:      scopes,
-		authTime:    authTime,
+		authTime:    ops.authTime,
+		sid:         ops.sid,
 		expires:     now.Add(codeLifetime),
 	}
 	p.mu.Unlock()

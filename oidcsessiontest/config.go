@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"fmt"
 	"maps"
+	"net/http"
 	"net/url"
 	"slices"
 	"time"
@@ -112,6 +113,14 @@ type Config struct {
 	// and invalid_scope. oidc-provider checks scope before spending, which
 	// is the default here.
 	InvalidScopeSpendsRefreshToken bool
+	// BackChannelLogoutURI is the client's backchannel_logout_uri (OIDC
+	// Back-Channel Logout 1.0): end_session and BackChannelLogout POST a
+	// signed logout token there. Default: none, and discovery does not
+	// advertise back-channel logout.
+	BackChannelLogoutURI string
+	// BackChannelLogoutClient sends the logout tokens; default
+	// http.DefaultClient (give an httptest server's Client for TLS).
+	BackChannelLogoutClient *http.Client
 	// Now is the clock for iat, exp, refresh-token expiry and code expiry,
 	// so tests can move time without sleeping; default time.Now.
 	Now func() time.Time

@@ -49,6 +49,10 @@ func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	if !p.cfg.DisableEndSession {
 		doc["end_session_endpoint"] = iss + "/end_session"
 	}
+	if p.cfg.BackChannelLogoutURI != "" {
+		doc["backchannel_logout_supported"] = true
+		doc["backchannel_logout_session_supported"] = true
+	}
 	writeJSON(w, http.StatusOK, doc)
 }
 

@@ -50,11 +50,21 @@ func (p *Provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	}
 
 	p.mu.Lock()
+	var ended *opSession
 	if c, err := r.Cookie(sessionCookie); err == nil {
+		ended = p.sessions[c.Value]
 		delete(p.sessions, c.Value)
+	}
+	if ended == nil && p.forcedLogin {
+		ended = &opSession{sid: p.forcedSID}
 	}
 	p.forcedLogin = false
 	p.mu.Unlock()
+	if ended != nil && p.cfg.BackChannelLogoutURI != "" {
+		// OIDC Back-Channel Logout 1.0: tell the client the session ended.
+		// A failure is the client's problem; the sign-out goes on.
+		_ = p.BackChannelLogout(p.cfg.User.Subject, ended.sid)
+	}
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode,

@@ -77,6 +77,9 @@ func (p *Provider) mint(m mintRequest) (*tokenResponse, error) {
 			"iat": now.Unix(), "exp": now.Add(c.IDTokenLifetime).Unix(),
 			"auth_time": m.fam.authTime.Unix(), "at_hash": atHash(atJWT),
 		})
+		if m.fam.sid != "" {
+			id["sid"] = m.fam.sid
+		}
 		if m.nonce != "" {
 			id["nonce"] = m.nonce
 		}
@@ -122,7 +125,7 @@ func (p *Provider) IssueTokens(opts IssueOptions) (*oauth2.Token, error) {
 		scopes = []string{"openid", "profile", "email", "offline_access"}
 	}
 	fam := &family{
-		clientID: p.cfg.ClientID, subject: p.cfg.User.Subject,
+		clientID: p.cfg.ClientID, subject: p.cfg.User.Subject, sid: randomString(16),
 		scopes: append([]string(nil), scopes...), authTime: p.cfg.Now(),
 	}
 	resp, err := p.mint(mintRequest{

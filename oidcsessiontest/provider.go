@@ -24,10 +24,11 @@ type Provider struct {
 	codes    map[string]*authCode
 	refresh  map[string]*refreshToken
 	access   map[string]*accessToken
-	sessions map[string]time.Time // provider session id -> auth_time
+	sessions map[string]*opSession // browser cookie -> provider session
 
 	forcedLogin    bool
 	forcedAuthTime time.Time
+	forcedSID      string
 
 	mints          int                  // token responses minted, to schedule sweeps
 	assertionJTIs  map[string]time.Time // private_key_jwt jti -> expiry, to refuse replays
@@ -53,6 +54,7 @@ type authCode struct {
 	nonce       string
 	scopes      []string
 	authTime    time.Time
+	sid         string
 	expires     time.Time
 	used        bool
 	fam         *family // set once redeemed, so a replay can revoke its tokens
@@ -63,9 +65,18 @@ type authCode struct {
 type family struct {
 	clientID string
 	subject  string
+	sid      string // the provider session it came from: the ID tokens' "sid"
 	scopes   []string
 	authTime time.Time
 	revoked  bool
+}
+
+// opSession is the provider's own session with a browser. Its sid is
+// what ID and logout tokens name it by; the browser's cookie is another,
+// secret value.
+type opSession struct {
+	sid      string
+	authTime time.Time
 }
 
 // refreshToken is the server-side record of an opaque refresh token.
@@ -106,7 +117,7 @@ func Start(cfg Config) (*Provider, error) {
 		codes:     map[string]*authCode{},
 		refresh:   map[string]*refreshToken{},
 		access:    map[string]*accessToken{},
-		sessions:  map[string]time.Time{},
+		sessions:  map[string]*opSession{},
 		grants:    map[string]int{},
 		successes: map[string]int{},
 	}
@@ -218,7 +229,7 @@ func (p *Provider) SetLoggedIn(loggedIn bool) {
 	defer p.mu.Unlock()
 	p.forcedLogin = loggedIn
 	if loggedIn {
-		p.forcedAuthTime = p.cfg.Now()
+		p.forcedAuthTime, p.forcedSID = p.cfg.Now(), randomString(16)
 	} else {
 		clear(p.sessions)
 	}

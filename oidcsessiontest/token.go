@@ -100,7 +100,7 @@ func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request) *tokenRespo
 		return nil
 	}
 	fam := &family{
-		clientID: c.clientID, subject: p.cfg.User.Subject,
+		clientID: c.clientID, subject: p.cfg.User.Subject, sid: c.sid,
 		scopes: c.scopes, authTime: c.authTime,
 	}
 	c.fam = fam

@@ -28,6 +28,7 @@ type Session struct {
 	Scope        string
 	UserInfo     []byte     // JSON claims from the userinfo endpoint, if fetched
 	Resources    []Resource // access tokens for other audiences (RFC 8707)
+	UserAgent    string     // a short summary of the browser that signed in ("Firefox on Linux")
 }
 
 // Resource is an access token for one resource and scope set, kept beside
@@ -84,7 +85,7 @@ var ErrMalformed = errors.New("malformed state")
 //	id, subject, sid, access token, id token, refresh token, token type
 //	("" = Bearer), scope, userinfo, then the resource tokens: a count and,
 //	for each, resource, scopes, access token, token type, scope, tokenAt,
-//	expiry, lastUsed.
+//	expiry, lastUsed; and last the user-agent summary.
 //
 // A token is a kind byte (0 none, 1 string, 2 JWT) and one field (the
 // string) or three (the decoded JWT segments).
@@ -114,7 +115,7 @@ func EncodeSession(dst []byte, s *Session) []byte {
 		dst = wire.AppendTime(dst, r.Expiry)
 		dst = wire.AppendTime(dst, r.LastUsed)
 	}
-	return dst
+	return wire.AppendString(dst, s.UserAgent)
 }
 
 // DecodeSession parses a frame of Version or an older version still read.
@@ -158,6 +159,7 @@ func DecodeSession(b []byte) (*Session, error) {
 			}
 			s.Resources = append(s.Resources, res)
 		}
+		s.UserAgent = r.String(maxField)
 	}
 	if r.Done() != nil || s.Subject == "" || s.AccessToken == nil || s.Created.IsZero() {
 		return nil, ErrMalformed

@@ -55,7 +55,9 @@ func TestSessionRoundTrip(t *testing.T) {
 		{"no ID token", func(s *Session) { s.IDToken = nil }},
 		{"no refresh token", func(s *Session) { s.RefreshToken = "" }},
 		{"no expiry", func(s *Session) { s.Expiry = time.Time{} }},
-		{"userinfo, sid and DPoP", func(s *Session) { s.UserInfo = []byte(`{"sub":"user-1"}`); s.TokenType = "DPoP"; s.SID = "sid-1" }},
+		{"userinfo, sid, user agent and DPoP", func(s *Session) {
+			s.UserInfo, s.TokenType, s.SID, s.UserAgent = []byte(`{"sub":"user-1"}`), "DPoP", "sid-1", "Firefox on Linux"
+		}},
 		{"resource tokens", func(s *Session) {
 			s.Resources = []Resource{
 				{Resource: "https://api.example/", Scopes: "read", Access: NewToken(fakeJWT(`{"aud":"https://api.example/"}`, 600)), Scope: "read", TokenAt: s.TokenAt, Expiry: s.Expiry, LastUsed: s.TokenAt},

@@ -1,0 +1,152 @@
+package oidcsession
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+)
+
+// backChannelEvent is the member of a logout token's "events" claim that
+// makes it one (OIDC Back-Channel Logout 1.0, section 2.4).
+const backChannelEvent = "http://schemas.openid.net/event/backchannel-logout"
+
+// maxLogoutTokenAge is how old (by iat) a logout token may be; its jti is
+// remembered for as long, so a replay is refused.
+const maxLogoutTokenAge = 5 * time.Minute
+
+// BackChannelLogoutHandler returns the endpoint of OIDC Back-Channel Logout
+// 1.0 (mount it at POST /auth/backchannel-logout and register its absolute
+// URL as the client's backchannel_logout_uri). The provider POSTs a signed
+// logout token when a user's provider session ends; the handler verifies
+// it (signature, iss and aud with go-oidc; iat within maxLogoutTokenAge and
+// the clock tolerance; exp if present; the back-channel logout event; a sid
+// or a sub; no nonce; a jti not seen before) and ends the matching
+// sessions: those of the provider session sid (and subject sub, when both
+// are given), or every session of sub.
+//
+// With a Store the sessions are deleted and every replica refuses them at
+// once. With cookies, which cannot be revoked, they end at their next
+// refresh on any replica sharing the Coordinator, at most one access-token
+// lifetime later.
+//
+// It answers 200 with Cache-Control: no-store, 400 {"error":
+// "invalid_request"} for a token it refuses (nothing is ended), and 503
+// when the store is unavailable (the provider may retry).
+func (m *Middleware) BackChannelLogoutHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			m.WriteError(w, r, ErrMethodNotAllowed)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		lt, err := m.verifyLogoutToken(r.Context(), r.PostFormValue("logout_token"))
+		if err != nil {
+			m.cfg.logger.WarnContext(r.Context(), "oidcsession: back-channel logout refused", "reason", err.Error())
+			writeJSON(w, http.StatusBadRequest, errorBody{"invalid_request", err.Error()})
+			return
+		}
+		if err := m.endLoggedOut(r.Context(), lt); err != nil {
+			m.WriteError(w, r, err)
+			return
+		}
+		m.cfg.logger.InfoContext(r.Context(), "oidcsession: back-channel logout", "subject", lt.Subject, "has_sid", lt.SID != "")
+		w.WriteHeader(http.StatusOK)
+	})
+}
+
+// logoutToken is what a verified logout token says.
+type logoutToken struct {
+	Subject string
+	SID     string
+}
+
+// errLogoutToken prefixes every refusal; its reasons name the failed check,
+// never the token.
+var errLogoutToken = errors.New("logout token refused")
+
+// verifyLogoutToken checks a logout token and claims its jti.
+func (m *Middleware) verifyLogoutToken(ctx context.Context, raw string) (*logoutToken, error) {
+	if raw == "" {
+		return nil, fmt.Errorf("%w: no logout_token", errLogoutToken)
+	}
+	idt, err := m.verifier.Verify(m.providerContext(ctx), raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errLogoutToken, err)
+	}
+	var c struct {
+		SID    string                     `json:"sid"`
+		JTI    string                     `json:"jti"`
+		Exp    *int64                     `json:"exp"`
+		Nonce  *json.RawMessage           `json:"nonce"`
+		Events map[string]json.RawMessage `json:"events"`
+	}
+	if err := idt.Claims(&c); err != nil {
+		return nil, fmt.Errorf("%w: claims unreadable", errLogoutToken)
+	}
+	now, tol := m.cfg.now(), m.cfg.clockTolerance
+	var event map[string]any
+	switch {
+	case c.Events == nil || c.Events[backChannelEvent] == nil || json.Unmarshal(c.Events[backChannelEvent], &event) != nil || event == nil:
+		return nil, fmt.Errorf("%w: no back-channel logout event", errLogoutToken)
+	case c.Nonce != nil:
+		return nil, fmt.Errorf("%w: a logout token has no nonce", errLogoutToken)
+	case c.SID == "" && idt.Subject == "":
+		return nil, fmt.Errorf("%w: neither sid nor sub", errLogoutToken)
+	case c.JTI == "":
+		return nil, fmt.Errorf("%w: no jti", errLogoutToken)
+	case idt.IssuedAt.IsZero() || idt.IssuedAt.After(now.Add(tol)) || now.Sub(idt.IssuedAt) > maxLogoutTokenAge+tol:
+		return nil, fmt.Errorf("%w: iat outside the accepted %s", errLogoutToken, maxLogoutTokenAge)
+	case c.Exp != nil && !now.Before(time.Unix(*c.Exp, 0).Add(tol)):
+		return nil, fmt.Errorf("%w: expired", errLogoutToken)
+	}
+	return &logoutToken{Subject: idt.Subject, SID: c.SID}, m.claimJTI(ctx, idt, c.JTI)
+}
+
+// claimJTI refuses a logout token whose jti was seen (on any replica)
+// during its lifetime.
+func (m *Middleware) claimJTI(ctx context.Context, idt *oidc.IDToken, jti string) error {
+	c, err := m.engine.coord.Claim(ctx, "logout-jti:"+idt.Issuer+":"+jti, []byte("seen"), maxLogoutTokenAge+2*m.cfg.clockTolerance)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+	case !c.Taken:
+		return fmt.Errorf("%w: jti already used (a replay)", errLogoutToken)
+	}
+	return nil
+}
+
+// endLoggedOut ends the sessions a logout token names. The provider ended
+// them, so their tokens are not revoked again.
+func (m *Middleware) endLoggedOut(ctx context.Context, lt *logoutToken) error {
+	if _, ok := m.storage.(*serverStorage); !ok {
+		if lt.SID != "" {
+			return m.revokeCookies(ctx, "sid:"+lt.SID)
+		}
+		return m.revokeCookies(ctx, "sub:"+lt.Subject)
+	}
+	if lt.SID == "" {
+		_, err := m.endIndexed(ctx, "sub:"+lt.Subject, false)
+		return err
+	}
+	recs, err := m.cfg.store.List(ctx, "sid:"+lt.SID)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+	}
+	for _, rec := range recs {
+		s, _, err := m.storage.(*serverStorage).open(rec)
+		if err == nil && (lt.Subject == "" || s.d.Subject == lt.Subject) {
+			m.engine.end(ctx, s.d.ID)
+			if err := m.storage.end(ctx, s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
