@@ -3,6 +3,8 @@ package oidcsession_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -122,5 +124,56 @@ func BenchmarkRequire(b *testing.B) {
 			current, _, _ = strings.Cut(set[0], ";")
 		}
 		b.ReportMetric(float64(op.Stats().SuccessfulGrants["refresh_token"]-before)/float64(b.N), "grants/op")
+	})
+}
+
+// BenchmarkProxy compares the BFF proxy with a bare httputil.ReverseProxy
+// to the same upstream over loopback: the proxy adds Require, the token
+// lookup, the header rewrite and Set-Cookie stripping. Quote the results
+// as ratios to bare-reverseproxy from one run.
+func BenchmarkProxy(b *testing.B) {
+	clock := oidcsessiontest.NewClock(time.Time{})
+	op := typicalProvider(b, clock)
+	m := benchMiddleware(b, op, clock)
+	upstream := httptest.NewServer(okHandler)
+	b.Cleanup(upstream.Close)
+	u, _ := url.Parse(upstream.URL)
+	pair, _ := startCookie(b, m, op)
+
+	// A session that also holds a token for a resource.
+	withResource := func() string {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Cookie", pair)
+		rec := httptest.NewRecorder()
+		if _, err := m.Token(rec, req, oidcsession.TokenRequest{Resource: ordersAPI}); err != nil {
+			b.Fatal(err)
+		}
+		var parts []string
+		for _, line := range rec.Header().Values("Set-Cookie") {
+			if p, attrs, _ := strings.Cut(line, ";"); !strings.Contains(attrs, "Max-Age=0") {
+				parts = append(parts, p)
+			}
+		}
+		return strings.Join(parts, "; ")
+	}()
+
+	serve := func(b *testing.B, h http.Handler, cookie string) {
+		b.ReportAllocs()
+		for b.Loop() {
+			req := httptest.NewRequest("GET", "/orders/1", nil)
+			req.Header.Set("Cookie", cookie)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK || len(rec.Header()["Set-Cookie"]) != 0 {
+				b.Fatalf("proxied: %d %s", rec.Code, rec.Body)
+			}
+		}
+	}
+	b.Run("bare-reverseproxy", func(b *testing.B) { serve(b, httputil.NewSingleHostReverseProxy(u), pair) })
+	b.Run("proxy", func(b *testing.B) {
+		serve(b, m.Require(oidcsession.TryRefresh())(m.Proxy(u, oidcsession.TokenRequest{})), pair)
+	})
+	b.Run("proxy-resource", func(b *testing.B) {
+		serve(b, m.Require(oidcsession.TryRefresh())(m.Proxy(u, oidcsession.TokenRequest{Resource: ordersAPI})), withResource)
 	})
 }

@@ -16,14 +16,22 @@ type RefreshOptions struct {
 	// of RFC 6749 section 6).
 	Scopes []string
 	// Resource asks for an access token for these resources (RFC 8707).
+	// Such a token is kept beside the session's own (see Token), never in
+	// its place.
 	Resource []string
+
+	separate bool // the token goes beside the session's own (Token)
 }
 
 func (o RefreshOptions) isZero() bool { return len(o.Scopes) == 0 && len(o.Resource) == 0 }
 
 func (o RefreshOptions) equal(p RefreshOptions) bool {
-	return slices.Equal(o.Scopes, p.Scopes) && slices.Equal(o.Resource, p.Resource)
+	return slices.Equal(o.Scopes, p.Scopes) && slices.Equal(o.Resource, p.Resource) && o.separate == p.separate
 }
+
+// beside reports whether the grant's token is kept beside the session's
+// own: one asked for through Token, or for a resource.
+func (o RefreshOptions) beside() bool { return o.separate || len(o.Resource) > 0 }
 
 // engine performs refresh-token grants so that a refresh token the
 // provider may have spent is never presented again, by this process or by
@@ -58,10 +66,10 @@ type flight struct {
 const maxHops = 8
 
 // refresh returns old's session with fresh tokens, persisted but its
-// cookie not yet written. Unless force is set, a successor that another
-// request made inside the grace window is returned as it is; force
-// (RefreshSession) always makes a grant, from the newest successor, so a
-// spent token is never presented. ctx only bounds the wait: the grant
+// cookie not yet written. A successor that another request made inside
+// the grace window is returned if it answers this refresh (see answers),
+// else the grant is made from it; force (RefreshSession) always makes a
+// grant, from the newest successor, so a spent token is never presented. ctx only bounds the wait: the grant
 // itself is detached from it. On a transient or rejected failure the
 // returned session is the one that is kept.
 func (e *engine) refresh(ctx context.Context, old *Session, opts RefreshOptions, force bool) (*Session, error) {
@@ -87,13 +95,30 @@ func (e *engine) refresh(ctx context.Context, old *Session, opts RefreshOptions,
 		case !f.opts.equal(opts) || f.force != force:
 			// Another kind of grant ran on this token; if it spent the
 			// token, its outcome is published now.
-		case force && !f.granted && f.err == nil && f.s != old:
-			old = f.s // spent meanwhile: grant from its successor
+		case !f.granted && f.err == nil && f.s != old && !e.answers(f.s, opts, force):
+			old = f.s // spent meanwhile for something else: grant from its successor
 		default:
 			return f.s, f.err
 		}
 	}
 	return old, &RefreshError{Class: RefreshTransient, Err: errors.New("the session was refreshed too many times meanwhile")}
+}
+
+// answers reports whether s, the successor another grant left, is what a
+// refresh with opts wanted: a Token call, a fresh token for its resource
+// and scopes; a plain refresh, a session whose own token is not due; a
+// forced one (RefreshSession), never: it makes its own grant.
+func (e *engine) answers(s *Session, opts RefreshOptions, force bool) bool {
+	now := e.m.cfg.now()
+	switch {
+	case opts.separate:
+		t := s.resource(resourceKey(opts))
+		return t != nil && e.m.resourceFresh(t, now)
+	case force:
+		return false
+	}
+	due, _ := e.m.refreshDue(s.d, now)
+	return !due || !s.HasRefreshToken()
 }
 
 // successor returns the session a finished grant left for key inside the
@@ -252,7 +277,7 @@ func (e *engine) grantOnce(ctx context.Context, key string, old *Session, opts R
 		case errors.Is(err, ErrConflict):
 			cur, rerr := e.m.reload(ctx, old)
 			if rerr == nil && cur.d.RefreshToken == old.d.RefreshToken {
-				s = &Session{d: s.d, gen: cur.gen} // only touched meanwhile: ours wins
+				s = &Session{d: s.d, gen: cur.gen, replaced: cur.replaced} // only touched meanwhile: ours wins
 				continue
 			}
 			if rerr == nil {

@@ -46,14 +46,42 @@ func (m *Middleware) grant(ctx context.Context, old *Session, opts RefreshOption
 		}
 		return old, re
 	}
-	d, err := m.sessionFromRefresh(m.providerContext(ctx), old.d, tok)
-	if err != nil {
+	var d *state.Session
+	keep := ""
+	if opts.beside() {
+		d, keep = m.sessionWithToken(old.d, tok, opts), resourceKey(opts)
+	} else if d, err = m.sessionFromRefresh(m.providerContext(ctx), old.d, tok); err != nil {
 		return nil, &RefreshError{Class: RefreshTerminal, Err: err}
 	}
-	if d, err = m.fit(ctx, d, "refresh"); err != nil {
+	if d, err = m.fit(ctx, d, "refresh", keep); err != nil {
 		return nil, &RefreshError{Class: RefreshTerminal, Err: err}
 	}
 	return old.with(d), nil
+}
+
+// sessionWithToken is old with the grant's token kept beside its own (for
+// a resource, or a scope set), replacing any it held for the same resource
+// and scopes, and the rotated refresh token; the session's own tokens and
+// identity stay as they are.
+func (m *Middleware) sessionWithToken(old *state.Session, tok *oauth2.Token, opts RefreshOptions) *state.Session {
+	now := m.cfg.now()
+	d := old.Clone()
+	d.LastSeen = now
+	if tok.RefreshToken != "" {
+		d.RefreshToken = tok.RefreshToken
+	}
+	res := state.Resource{
+		Scopes: scopeSet(opts.Scopes), Access: state.NewToken(tok.AccessToken), TokenType: tok.TokenType,
+		TokenAt: now, LastUsed: now,
+	}
+	res.Resource = strings.Join(opts.Resource, " ")
+	res.Expiry = m.tokenExpiry(tok, res.Access, now)
+	if scope, ok := tok.Extra("scope").(string); ok {
+		res.Scope = scope
+	}
+	d.Resources = slices.DeleteFunc(d.Resources, func(r state.Resource) bool { return r.Resource == res.Resource && r.Scopes == res.Scopes })
+	d.Resources = append(d.Resources, res)
+	return d
 }
 
 // refreshFailure is the one table from a failed refresh to its class,
@@ -199,27 +227,63 @@ func (m *Middleware) tokenExpiry(tok *oauth2.Token, at *state.Token, now time.Ti
 	return tok.Expiry
 }
 
-// fit returns d as it can be stored: unchanged, or without its cached
-// userinfo claims when only they do not fit (they can be fetched again).
-// When even that does not fit, it revokes d's refresh token at the
-// provider, since the session cannot be kept and the token must not
-// outlive it, and returns an error matching ErrSessionTooLarge.
-func (m *Middleware) fit(ctx context.Context, d *state.Session, when string) (*state.Session, error) {
-	err := m.storage.fits(d)
-	if err == nil {
-		return d, nil
-	}
-	if len(d.UserInfo) > 0 {
-		trimmed := d.Clone()
-		trimmed.UserInfo = nil
-		if m.storage.fits(trimmed) == nil {
+// fit returns d as it can be stored, shedding what can be fetched again:
+// first the resource tokens beyond WithResourceTokens' count, then, while
+// it does not fit, the resource tokens obtained longest ago (except the
+// one under keep, just obtained), then the cached userinfo claims, and
+// last the token under keep itself. When even that does not fit, it
+// revokes d's refresh token at the provider, since the session cannot be
+// kept and the token must not outlive it, and returns an error matching
+// ErrSessionTooLarge. A read that changes nothing writes nothing, so the
+// package cannot know a token's last use without a cookie write per API
+// call: it sheds by age of obtaining, which also sheds the tokens nearest
+// their expiry.
+func (m *Middleware) fit(ctx context.Context, d *state.Session, when, keep string) (*state.Session, error) {
+	d = shedResources(d, keep, m.cfg.maxResourceTokens)
+	for {
+		err := m.storage.fits(d)
+		switch {
+		case err == nil:
+			return d, nil
+		case slices.ContainsFunc(d.Resources, func(r state.Resource) bool { return resourceKeyOf(r) != keep }):
+			d = shedResources(d, keep, len(d.Resources)-1)
+		case len(d.UserInfo) > 0:
+			d = d.Clone()
+			d.UserInfo = nil
 			m.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "oidcsession: session too large for its cookies; dropped the cached userinfo claims",
 				slog.String("after", when), slog.String("subject", d.Subject))
-			return trimmed, nil
+		case len(d.Resources) > 0:
+			d = d.Clone()
+			d.Resources = nil // the token just obtained: Token reports it could not be kept
+		default:
+			m.revokeAtProvider(ctx, d, "the session is too large to store")
+			return nil, err
 		}
 	}
-	m.revokeAtProvider(ctx, d, "the session is too large to store")
-	return nil, err
+}
+
+// shedResources returns d with at most n resource tokens, dropping those
+// obtained longest ago but never the one under keep.
+func shedResources(d *state.Session, keep string, n int) *state.Session {
+	if len(d.Resources) <= max(n, 0) {
+		return d
+	}
+	c := d.Clone()
+	slices.SortStableFunc(c.Resources, func(a, b state.Resource) int {
+		ka, kb := resourceKeyOf(a) == keep, resourceKeyOf(b) == keep
+		switch {
+		case ka != kb && ka:
+			return 1
+		case ka != kb:
+			return -1
+		}
+		return a.TokenAt.Compare(b.TokenAt)
+	})
+	c.Resources = c.Resources[len(c.Resources)-max(n, 0):]
+	if len(c.Resources) == 0 {
+		c.Resources = nil
+	}
+	return c
 }
 
 // afterGrant logs the outcome and calls the hooks; a panicking hook is

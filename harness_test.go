@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -39,14 +40,17 @@ const cookieName = "__Host-oidcsession"
 //	GET /auth/login, GET /auth/callback, POST /auth/refresh, POST /auth/logout,
 //	/app (Require: inline), /api/me (Require(TryRefresh())), GET / (public),
 //	GET /test/signin (StartSession with tokens from the provider),
-//	GET /test/refresh (RefreshSession with ?scope= and ?resource=).
+//	GET /test/refresh (RefreshSession with ?scope= and ?resource=),
+//	GET /test/token and /test/call (Token, Client; see apiRoutes),
+//	/proxy/orders/, /proxy/own/, /proxy/down/ (Proxy).
 type harness struct {
 	t     *testing.T
 	clock *oidcsessiontest.Clock
 	op    *oidcsessiontest.Provider
 	m     *oidcsession.Middleware
 	app   *httptest.Server
-	b     *browser // a default browser
+	api   *resourceServer // an API the app calls with the user's tokens
+	b     *browser        // a default browser
 }
 
 // setup describes a harness.
@@ -78,7 +82,10 @@ func newHarness(t *testing.T, su setup) *harness {
 // listen starts the app's TLS server, whose routes start adds.
 func (h *harness) listen() *http.ServeMux {
 	mux := http.NewServeMux()
-	h.app = httptest.NewTLSServer(mux)
+	h.app = httptest.NewUnstartedServer(mux)
+	// Handshakes the test's clients abandon at the end are not failures.
+	h.app.Config.ErrorLog = log.New(io.Discard, "", 0)
+	h.app.StartTLS()
 	h.t.Cleanup(h.app.Close)
 	return mux
 }
@@ -110,7 +117,9 @@ func (h *harness) start(mux *http.ServeMux, su setup) {
 	if h.m, err = oidcsession.New(discover(t, h.op), oc, opts...); err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	h.api = newResourceServer(t, h.op)
 	h.routes(mux)
+	h.apiRoutes(mux)
 	h.b = h.newBrowser()
 }
 

@@ -19,51 +19,53 @@ type Option func(*config)
 // config is the validated, immutable configuration of a Middleware. Every
 // field has exactly one option; defaultConfig holds every default.
 type config struct {
-	keyPairs         [][]byte
-	cookieName       string // "": "__Host-oidcsession", or "oidcsession" with insecure cookies
-	insecureCookies  bool
-	sameSite         http.SameSite
-	refreshSkew      time.Duration
-	graceWindow      time.Duration
-	refreshTimeout   time.Duration
-	absoluteLifetime time.Duration
-	idleTimeout      time.Duration
-	maxChunks        int
-	openedCacheBytes int
-	retryAfter       time.Duration
-	clockTolerance   time.Duration
-	now              func() time.Time
-	httpClient       *http.Client
-	logger           *slog.Logger
-	errorHandler     func(http.ResponseWriter, *http.Request, error)
-	onRefreshed      func(context.Context, *Session)
-	onRefreshFailed  func(context.Context, *RefreshError)
-	onTokenReuse     func(context.Context, TokenReuse)
-	loginURL         string
-	trustedOrigins   []string
-	store            Store
-	coordinator      Coordinator
-	clientAuth       ClientAuthMethod
-	privateKey       *PrivateKeyJWT
-	signIn           signInConfig // options_signin.go
+	keyPairs          [][]byte
+	cookieName        string // "": "__Host-oidcsession", or "oidcsession" with insecure cookies
+	insecureCookies   bool
+	sameSite          http.SameSite
+	refreshSkew       time.Duration
+	graceWindow       time.Duration
+	refreshTimeout    time.Duration
+	absoluteLifetime  time.Duration
+	idleTimeout       time.Duration
+	maxChunks         int
+	openedCacheBytes  int
+	retryAfter        time.Duration
+	clockTolerance    time.Duration
+	now               func() time.Time
+	httpClient        *http.Client
+	logger            *slog.Logger
+	errorHandler      func(http.ResponseWriter, *http.Request, error)
+	onRefreshed       func(context.Context, *Session)
+	onRefreshFailed   func(context.Context, *RefreshError)
+	onTokenReuse      func(context.Context, TokenReuse)
+	loginURL          string
+	trustedOrigins    []string
+	maxResourceTokens int
+	store             Store
+	coordinator       Coordinator
+	clientAuth        ClientAuthMethod
+	privateKey        *PrivateKeyJWT
+	signIn            signInConfig // options_signin.go
 }
 
 func defaultConfig() config {
 	return config{
-		sameSite:         http.SameSiteLaxMode,
-		refreshSkew:      30 * time.Second,
-		graceWindow:      30 * time.Second,
-		refreshTimeout:   10 * time.Second,
-		absoluteLifetime: 7 * 24 * time.Hour,
-		idleTimeout:      24 * time.Hour,
-		maxChunks:        5,
-		openedCacheBytes: 8 << 20,
-		retryAfter:       5 * time.Second,
-		clockTolerance:   time.Minute,
-		now:              time.Now,
-		httpClient:       http.DefaultClient,
-		logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
-		loginURL:         "/auth/login",
+		sameSite:          http.SameSiteLaxMode,
+		refreshSkew:       30 * time.Second,
+		graceWindow:       30 * time.Second,
+		refreshTimeout:    10 * time.Second,
+		absoluteLifetime:  7 * 24 * time.Hour,
+		idleTimeout:       24 * time.Hour,
+		maxChunks:         5,
+		openedCacheBytes:  8 << 20,
+		retryAfter:        5 * time.Second,
+		clockTolerance:    time.Minute,
+		now:               time.Now,
+		httpClient:        http.DefaultClient,
+		logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
+		loginURL:          "/auth/login",
+		maxResourceTokens: 8,
 	}
 }
 
@@ -148,6 +150,14 @@ func WithOpenedCache(maxBytes int) Option {
 // unavailable). Default 5s; whole seconds, at least 1.
 func WithRetryAfter(d time.Duration) Option {
 	return func(c *config) { c.retryAfter = d }
+}
+
+// WithResourceTokens sets how many access tokens for other resources and
+// scope sets (Token) a session keeps beside its own; beyond it, and
+// whenever a cookie session would outgrow its cookies, the token obtained
+// longest ago gives way. 1 to 64. Default 8.
+func WithResourceTokens(n int) Option {
+	return func(c *config) { c.maxResourceTokens = n }
 }
 
 // WithClock sets the clock used for expiry, lifetimes, the grace window and
@@ -288,5 +298,8 @@ func (c *config) validateCookies(add func(string, ...any)) {
 	}
 	if c.maxChunks < 1 || c.maxChunks > 20 {
 		add("WithMaxChunks: %d is outside 1..20", c.maxChunks)
+	}
+	if c.maxResourceTokens < 1 || c.maxResourceTokens > 64 {
+		add("WithResourceTokens: %d is outside 1..64", c.maxResourceTokens)
 	}
 }

@@ -47,11 +47,8 @@ func (e *engine) settle(ctx context.Context, key string, holder []byte, old, s *
 	case s != nil && s != old && (err == nil || re != nil && re.spent):
 		kind, ttl = outcomeSession, e.m.cfg.graceWindow
 		var rerr error
-		if rec, rerr = e.m.storage.record(s); rerr != nil {
+		if rec, s, rerr = e.m.storage.record(s); rerr != nil {
 			return nil, rerr
-		}
-		if rec != nil {
-			s = &Session{d: s.d, gen: rec.Generation}
 		}
 	case re != nil && re.Class == RefreshTerminal:
 		kind, ttl = outcomeEnded, e.m.cfg.graceWindow
@@ -88,7 +85,7 @@ func (e *engine) encode(kind byte, s *Session, err error) ([]byte, error) {
 	b := append([]byte{kind}, wire.AppendUvarint(nil, uint64(e.m.cfg.now().UnixNano()))...)
 	switch kind {
 	case outcomeSession:
-		sealed, serr := e.m.sealer.Seal(outcomeName, state.EncodeSession(nil, s.d))
+		sealed, serr := e.m.sealer.Seal(outcomeName, state.EncodeRecord(nil, s.replaced, s.d))
 		if serr != nil {
 			return nil, serr
 		}
@@ -128,11 +125,11 @@ func (e *engine) decode(v []byte) *outcome {
 		if oerr != nil {
 			return nil
 		}
-		d, derr := state.DecodeSession(payload)
+		replaced, d, derr := state.DecodeRecord(payload)
 		if derr != nil {
 			return nil
 		}
-		o.s = &Session{d: d, gen: gen}
+		o.s = &Session{d: d, gen: gen, replaced: replaced}
 	case outcomeEnded:
 		o.err = &RefreshError{Class: RefreshTerminal, Err: errors.New(r.String(4096))}
 	case outcomeTransient:

@@ -93,7 +93,8 @@ func (m *Middleware) checkCSRF(r *http.Request) error {
 // response body. It always makes a grant, also with a cookie from before
 // the last refresh (then from that refresh's outcome, so a spent refresh
 // token is never presented), and concurrent calls with the same options
-// share one grant.
+// share one grant. Behind Require it refreshes the session in the
+// request's context and puts the new one there (see FromContext).
 //
 // On failure the error says which class it was (see RefreshError). A
 // terminal failure clears the session's cookies and returns no session.
@@ -102,9 +103,18 @@ func (m *Middleware) checkCSRF(r *http.Request) error {
 // (invalid_target) the kept session has none: its cookies are rewritten
 // without it and it lasts until its access token expires.
 func (m *Middleware) RefreshSession(w http.ResponseWriter, r *http.Request, opts RefreshOptions) (*Session, error) {
-	res, err := m.resolve(w, r, policy{force: true, opts: opts})
+	defer lockSession(r.Context())()
+	var s *Session
+	var err error
+	if cur, ok := FromContext(r.Context()); ok {
+		s, err = m.grantFor(w, r, cur, opts, true)
+	} else {
+		var res resolution
+		res, err = m.resolve(w, r, policy{force: true, opts: opts})
+		s = res.s
+	}
 	if err != nil && errors.Is(err, ErrSessionExpired) {
 		return nil, err
 	}
-	return res.s, err
+	return s, err
 }

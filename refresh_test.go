@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -188,12 +189,24 @@ func TestIdleClockIsRecordedSparingly(t *testing.T) {
 	}
 }
 
+// TestRefreshSessionWithOptions: narrowed scopes replace the session's
+// own token; a token for a resource goes beside it (Session.Tokens) and
+// leaves it as it was.
 func TestRefreshSessionWithOptions(t *testing.T) {
 	h := newHarness(t, setup{})
 	h.b.startSession()
-	r := h.b.refreshSession("scope=openid+profile&resource=https://api.example/", nil)
-	if r.status != 200 || r.who(t).Scope != "openid profile" {
+	r := h.b.refreshSession("scope=openid+profile", nil)
+	own := r.who(t)
+	if r.status != 200 || own.Scope != "openid profile" {
 		t.Fatalf("narrowed: %d %s", r.status, r.body)
+	}
+	r = h.b.refreshSession("scope=openid&resource=https://api.example/", nil)
+	if who := r.who(t); r.status != 200 || who.AccessToken != own.AccessToken || who.Scope != own.Scope {
+		t.Fatalf("a resource's token replaced the session's own: %d %s", r.status, r.body)
+	}
+	_, rep := h.b.token("resource=" + url.QueryEscape("https://api.example/") + "&scope=openid")
+	if len(rep.Tokens) != 2 || rep.Tokens[1].Scope != "openid" || rep.Claims["aud"] != "https://api.example/" || h.stats().Grants["refresh_token"] != 2 {
+		t.Fatalf("the resource's token was not kept: %+v, %d grants", rep, h.stats().Grants["refresh_token"])
 	}
 }
 

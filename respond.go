@@ -41,7 +41,7 @@ func (m *Middleware) answerFor(err error) answer {
 	var pe *ProviderError
 	switch {
 	case errors.Is(err, ErrCSRF):
-		return answer{http.StatusForbidden, "csrf", "cross-site request refused: send X-Session-Refresh: 1 from the same origin", pageJSON}
+		return answer{http.StatusForbidden, "csrf", "cross-site request refused: send it from the same origin (the refresh and sign-out endpoints also need X-Session-Refresh: 1)", pageJSON}
 	case errors.Is(err, ErrMethodNotAllowed):
 		return answer{http.StatusMethodNotAllowed, "method_not_allowed", "this endpoint does not take that method", pageJSON}
 	case errors.Is(err, ErrStoreUnavailable), IsTransient(err):

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -20,6 +23,9 @@ import (
 type Session struct {
 	d   *state.Session
 	gen uint64 // server-side sessions: the record generation it was read from; 0 in cookies
+	// replaced lists, with a Store, the record's recent generations and
+	// when each was replaced (the grace window of their cookies).
+	replaced []state.Replaced
 }
 
 // ID names the session: random at sign-in, kept across refreshes. With a
@@ -116,19 +122,74 @@ func (s *Session) LogValue() slog.Value {
 }
 
 // with returns a Session holding d, from the same record as s.
-func (s *Session) with(d *state.Session) *Session { return &Session{d: d, gen: s.gen} }
+func (s *Session) with(d *state.Session) *Session {
+	return &Session{d: d, gen: s.gen, replaced: s.replaced}
+}
 
 type ctxKey struct{}
+
+// ctxCell holds the request's session. Token, RefreshSession and
+// RefetchUserInfo replace what it holds, so a handler that calls them
+// and then FromContext (or a second Token) sees the session they wrote
+// rather than the one Require read.
+// mu makes API calls of one request take turns at the session (see
+// Middleware.token).
+type ctxCell struct {
+	mu sync.Mutex
+	s  atomic.Pointer[Session]
+}
 
 // NewContext returns a context carrying s, as Require does; useful in tests
 // of handlers.
 func NewContext(ctx context.Context, s *Session) context.Context {
-	return context.WithValue(ctx, ctxKey{}, s)
+	c := new(ctxCell)
+	c.s.Store(s)
+	return context.WithValue(ctx, ctxKey{}, c)
 }
 
-// FromContext returns the session Require put in the request's context. It
-// reports false outside Require; it never panics.
+// FromContext returns the session Require put in the request's context,
+// or the one a later Token, RefreshSession or RefetchUserInfo of the same
+// request wrote. It reports false outside Require; it never panics.
 func FromContext(ctx context.Context) (*Session, bool) {
-	s, ok := ctx.Value(ctxKey{}).(*Session)
-	return s, ok && s != nil && s.d != nil
+	c := cellOf(ctx)
+	if c == nil {
+		return nil, false
+	}
+	s := c.s.Load()
+	return s, s != nil && s.d != nil
+}
+
+// cellOf returns ctx's session cell, if it has one.
+func cellOf(ctx context.Context) *ctxCell {
+	c, _ := ctx.Value(ctxKey{}).(*ctxCell)
+	return c
+}
+
+// lockSession makes the calls that update ctx's session take turns; it
+// returns the unlock.
+func lockSession(ctx context.Context) (unlock func()) {
+	c := cellOf(ctx)
+	if c == nil {
+		return func() {}
+	}
+	c.mu.Lock()
+	return c.mu.Unlock
+}
+
+// withSessionCell returns r with a session cell in its context: its own,
+// or an empty one that the first Token call fills, so that the calls of a
+// Client made outside Require take turns too.
+func withSessionCell(r *http.Request) *http.Request {
+	if cellOf(r.Context()) != nil {
+		return r
+	}
+	return r.WithContext(context.WithValue(r.Context(), ctxKey{}, new(ctxCell)))
+}
+
+// updateContext makes s the request's session, if ctx carries one; nil
+// (the session ended) leaves it without.
+func updateContext(ctx context.Context, s *Session) {
+	if c := cellOf(ctx); c != nil {
+		c.s.Store(s)
+	}
 }

@@ -30,7 +30,7 @@ func (m *Middleware) StartSession(w http.ResponseWriter, r *http.Request, tok *o
 // begin stores a new session and writes its cookies.
 func (m *Middleware) begin(w http.ResponseWriter, r *http.Request, d *state.Session, when string) (*Session, error) {
 	d.UserAgent = userAgentSummary(r.UserAgent())
-	d, err := m.fit(r.Context(), d, when)
+	d, err := m.fit(r.Context(), d, when, "")
 	if err != nil {
 		return nil, err
 	}

@@ -42,9 +42,10 @@ type storage interface {
 	grantKey(s *Session) string
 	// reload reads s's session again: for cookies, s itself.
 	reload(ctx context.Context, s *Session) (*Session, error)
-	// record is the Store record that persist writes for s: nil for
-	// cookies. The engine writes it with the grant's outcome in one step.
-	record(s *Session) (*Record, error)
+	// record is the Store record that persist writes for s, and s as
+	// that record holds it: nil and s for cookies. The engine writes it
+	// with the grant's outcome in one step.
+	record(s *Session) (*Record, *Session, error)
 }
 
 // loaded is a session as load found it.
@@ -58,7 +59,7 @@ type loaded struct {
 func (m *Middleware) newStorage() storage {
 	chunks := cookie.NewChunked(m.cfg.cookieName, m.attrs, m.cfg.maxChunks)
 	if m.cfg.store != nil {
-		return &serverStorage{m: m, st: m.cfg.store, chunks: chunks, opened: cookie.NewOpened[*state.Session](m.cfg.openedCacheBytes)}
+		return &serverStorage{m: m, st: m.cfg.store, chunks: chunks, opened: cookie.NewOpened[openedRecord](m.cfg.openedCacheBytes)}
 	}
 	return &cookieStorage{m: m, chunks: chunks, opened: cookie.NewOpened[openedSession](m.cfg.openedCacheBytes)}
 }
@@ -134,7 +135,7 @@ func (c *cookieStorage) end(context.Context, *Session) error { return nil }
 
 func (c *cookieStorage) reload(_ context.Context, s *Session) (*Session, error) { return s, nil }
 
-func (c *cookieStorage) record(*Session) (*Record, error) { return nil, nil }
+func (c *cookieStorage) record(s *Session) (*Record, *Session, error) { return nil, s, nil }
 
 func (c *cookieStorage) fits(d *state.Session) error {
 	value, err := c.m.sealer.Seal(c.chunks.Name(), state.EncodeSession(make([]byte, 0, 2048), d))

@@ -24,7 +24,13 @@ type serverStorage struct {
 	m      *Middleware
 	st     Store
 	chunks *cookie.Chunked
-	opened *cookie.Opened[*state.Session] // keyed by a record's sealed bytes
+	opened *cookie.Opened[openedRecord] // keyed by a record's sealed bytes
+}
+
+// openedRecord is a record's payload as opened.
+type openedRecord struct {
+	d        *state.Session
+	replaced []state.Replaced
 }
 
 // recordName binds sealed records to being records.
@@ -67,10 +73,11 @@ func (v *serverStorage) load(r *http.Request) (loaded, error) {
 	switch {
 	case gen == rec.Generation:
 		return loaded{s: s, cookie: oldKey, dirty: recOldKey}, nil
-	case gen+1 == rec.Generation && v.m.cfg.now().Before(rec.Written.Add(v.m.cfg.graceWindow)):
-		// The cookie of the write before the last, inside the grace
-		// window: a request that crossed the write. Give it the current
-		// session and cookie.
+	case gen < rec.Generation && v.inGrace(s, gen):
+		// The cookie of an earlier write, replaced inside the grace
+		// window: a request that crossed the write (or several, from a
+		// page's concurrent calls). Give it the current session and
+		// cookie.
 		return loaded{s: s, cookie: true, dirty: recOldKey}, nil
 	case gen < rec.Generation:
 		return loaded{}, v.m.reuseDetected(ctx, s, gen, rec.Generation)
@@ -78,29 +85,42 @@ func (v *serverStorage) load(r *http.Request) (loaded, error) {
 	return loaded{}, fmt.Errorf("%w: the reference is newer than its session", ErrInvalidSession)
 }
 
+// inGrace reports whether a cookie of generation gen is inside its grace
+// window: s's record says that generation was replaced less than the
+// grace window ago.
+func (v *serverStorage) inGrace(s *Session, gen uint64) bool {
+	now := v.m.cfg.now()
+	for _, r := range s.replaced {
+		if r.Gen == gen {
+			return now.Before(r.At.Add(v.m.cfg.graceWindow))
+		}
+	}
+	return false
+}
+
 // open unseals a record, through the cache of opened records.
 func (v *serverStorage) open(rec *Record) (*Session, bool, error) {
-	if d, ok := v.opened.Get(string(rec.Sealed)); ok {
-		return &Session{d: d, gen: rec.Generation}, false, nil
+	if o, ok := v.opened.Get(string(rec.Sealed)); ok {
+		return &Session{d: o.d, gen: rec.Generation, replaced: o.replaced}, false, nil
 	}
 	payload, oldKey, err := v.m.sealer.Open(recordName, string(rec.Sealed))
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: the stored session does not open with these keys", ErrInvalidSession)
 	}
-	d, err := state.DecodeSession(payload)
+	replaced, d, err := state.DecodeRecord(payload)
 	if err != nil || d.ID != rec.ID {
 		return nil, false, fmt.Errorf("%w: the stored session is malformed", ErrInvalidSession)
 	}
 	if !oldKey {
-		v.opened.Put(string(rec.Sealed), d)
+		v.opened.Put(string(rec.Sealed), openedRecord{d, replaced})
 	}
-	return &Session{d: d, gen: rec.Generation}, oldKey, nil
+	return &Session{d: d, gen: rec.Generation, replaced: replaced}, oldKey, nil
 }
 
 // persist writes s's record as the generation after the one s was read
 // from, if no other request or replica wrote first (ErrConflict).
 func (v *serverStorage) persist(ctx context.Context, s *Session) (*Session, error) {
-	rec, err := v.record(s)
+	rec, ns, err := v.record(s)
 	if err != nil {
 		return nil, err
 	}
@@ -112,25 +132,36 @@ func (v *serverStorage) persist(ctx context.Context, s *Session) (*Session, erro
 	case err != nil:
 		return nil, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
 	}
-	return &Session{d: s.d, gen: rec.Generation}, nil
+	return ns, nil
 }
 
 // record is s's record as the generation after the one s was read from,
 // sealed with the Middleware's keys, found by its subject and provider
-// session.
-func (v *serverStorage) record(s *Session) (*Record, error) {
-	sealed, err := v.m.sealer.Seal(recordName, state.EncodeSession(make([]byte, 0, 2048), s.d))
+// session, and remembering when the generations still inside the grace
+// window were replaced (s's own, now).
+func (v *serverStorage) record(s *Session) (*Record, *Session, error) {
+	now := v.m.cfg.now()
+	replaced := make([]state.Replaced, 0, min(len(s.replaced)+1, state.MaxReplaced))
+	for _, r := range s.replaced[max(len(s.replaced)+1-state.MaxReplaced, 0):] {
+		if now.Before(r.At.Add(v.m.cfg.graceWindow)) {
+			replaced = append(replaced, r)
+		}
+	}
+	if s.gen > 0 {
+		replaced = append(replaced, state.Replaced{Gen: s.gen, At: now})
+	}
+	sealed, err := v.m.sealer.Seal(recordName, state.EncodeRecord(make([]byte, 0, 2048), replaced, s.d))
 	if err != nil {
-		return nil, fmt.Errorf("oidcsession: sealing the session: %w", err)
+		return nil, nil, fmt.Errorf("oidcsession: sealing the session: %w", err)
 	}
 	rec := &Record{
-		ID: s.d.ID, Generation: s.gen + 1, Written: v.m.cfg.now(),
+		ID: s.d.ID, Generation: s.gen + 1, Written: now,
 		Expires: v.m.expires(s.d), Index: []string{"sub:" + s.d.Subject}, Sealed: []byte(sealed),
 	}
 	if s.d.SID != "" {
 		rec.Index = append(rec.Index, "sid:"+s.d.SID)
 	}
-	return rec, nil
+	return rec, &Session{d: s.d, gen: rec.Generation, replaced: replaced}, nil
 }
 
 func (v *serverStorage) writeCookie(w http.ResponseWriter, r *http.Request, s *Session) error {

@@ -3,6 +3,7 @@ package oidcsession_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -74,6 +75,27 @@ func TestStoreDetectsReplay(t *testing.T) {
 	}
 	if r := h.b.get("/api/me", nil); r.status != 401 || r.json(t)["error"] != "session_expired" {
 		t.Fatalf("the owner's session after the replay: %d %s", r.status, r.body)
+	}
+}
+
+// TestStoreGraceSpansSeveralWrites: a page's concurrent calls can carry a
+// cookie that fell behind by several writes in a moment (a refresh, then a
+// resource token); inside the grace window of the write that replaced it
+// that is a request that crossed the writes, not a copy. Past it, it is.
+func TestStoreGraceSpansSeveralWrites(t *testing.T) {
+	h := newHarness(t, storeSetup(oidcsession.NewMemoryStore()))
+	h.b.startSession()
+	old := h.b.cookieHeader()
+	h.b.refreshSession("", nil)
+	h.clock.Advance(10 * time.Second)
+	h.b.refreshSession("", nil)
+	h.b.token("resource=" + url.QueryEscape(ordersAPI))
+	if r := h.b.get("/api/me", withCookie(old)); r.status != 200 {
+		t.Fatalf("three writes behind, inside the grace window: %d %s", r.status, r.body)
+	}
+	h.clock.Advance(25 * time.Second) // 35s after the write that replaced it, 25s after the others
+	if r := h.b.get("/api/me", withCookie(old)); r.status != 401 || r.json(t)["error"] != "token_reuse_detected" {
+		t.Fatalf("past the grace window of its replacement: %d %s", r.status, r.body)
 	}
 }
 

@@ -19,9 +19,10 @@ import (
 // 5.3.2): otherwise the claims are not stored and the error matches
 // ErrUserInfoMismatch. Other failures are a *ProviderError matching
 // ErrUserInfo, or ErrProviderUnavailable when trying later may help. The
-// returned session is the new one; the request's context still holds the
-// old.
+// returned session is the new one; behind Require it replaces the one in
+// the request's context.
 func (m *Middleware) RefetchUserInfo(w http.ResponseWriter, r *http.Request) (*Session, error) {
+	defer lockSession(r.Context())()
 	s, ok := FromContext(r.Context())
 	if !ok {
 		res, err := m.resolve(w, r, policy{})
@@ -36,7 +37,11 @@ func (m *Middleware) RefetchUserInfo(w http.ResponseWriter, r *http.Request) (*S
 	}
 	d := s.d.Clone()
 	d.UserInfo = claims
-	return m.save(r.Context(), w, r, s.with(d), true)
+	ns, err := m.save(r.Context(), w, r, s.with(d), true)
+	if err == nil {
+		updateContext(r.Context(), ns)
+	}
+	return ns, err
 }
 
 // addUserInfo fetches userinfo into d, a session not yet shared, as best

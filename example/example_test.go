@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/oidcsession/oidcsession"
 	"github.com/oidcsession/oidcsession/oidcsessiontest"
 )
@@ -157,6 +158,18 @@ func TestExample(t *testing.T) {
 	if err1 != nil || err2 != nil || exp.Sub(at) != 7*time.Second {
 		t.Fatalf("/api/me times: expires_at %q, refresh_at %q", me.ExpiresAt, me.RefreshAt)
 	}
+	// The orders API, through the proxy, with a token for its audience
+	// that the browser never sees.
+	resp, body = b.get("/api/orders/", "application/json")
+	var orders struct {
+		API      string   `json:"api"`
+		Subject  string   `json:"subject"`
+		Audience []string `json:"audience"`
+	}
+	if err := json.Unmarshal([]byte(body), &orders); resp.StatusCode != http.StatusOK || err != nil || orders.API != "orders" ||
+		orders.Subject != "user-1" || len(orders.Audience) != 1 || orders.Audience[0] != "https://orders.example/" {
+		t.Fatalf("/api/orders/: %d %s", resp.StatusCode, body)
+	}
 	if resp, body := b.get("/", pageAccept); resp.StatusCode != http.StatusOK || !strings.Contains(body, "Welcome, Test User") || !strings.Contains(body, `id="signout"`) {
 		t.Fatalf("home when signed in: %d\n%s", resp.StatusCode, body)
 	}
@@ -177,8 +190,10 @@ func TestExample(t *testing.T) {
 	if resp.Request.URL.String() != base+"/signed-out" || !strings.Contains(body, "You are signed out") || !strings.Contains(body, "Sign in again") {
 		t.Fatalf("after logout: %s\n%s", resp.Request.URL, body)
 	}
-	if resp, body := b.get("/api/me", "application/json"); resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("/api/me after logout: %d %s", resp.StatusCode, body)
+	for _, path := range []string{"/api/me", "/api/orders/"} {
+		if resp, body := b.get(path, "application/json"); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("%s after logout: %d %s", path, resp.StatusCode, body)
+		}
 	}
 	// Signing in again asks again: the provider's session ended too.
 	if resp, _ := b.signIn(); resp.Request.URL.String() != base+"/app" {
@@ -188,6 +203,37 @@ func TestExample(t *testing.T) {
 	for _, want := range []string{"embedded test provider", "random keys", "plain http", "open " + base + "/"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestOrdersAPIRefusesOtherTokens: the orders API behind the proxy takes
+// only the provider's tokens for its own audience.
+func TestOrdersAPIRefusesOtherTokens(t *testing.T) {
+	op := oidcsessiontest.New(t, oidcsessiontest.Config{})
+	provider, err := oidc.NewProvider(context.Background(), op.Issuer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(oidc.ClientContext(context.Background(), op.Client()))
+	defer cancel()
+	api, err := startOrdersAPI(ctx, provider, "https://orders.example/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, _ := op.IssueTokens(oidcsessiontest.IssueOptions{}) // audience: the client
+	for name, token := range map[string]string{"none": "", "the session's own": own.AccessToken, "garbage": "x.y.z"} {
+		req, _ := http.NewRequest(http.MethodGet, api.url+"/", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || (token != "" && !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`)) {
+			t.Errorf("%s: %d %v", name, resp.StatusCode, resp.Header)
 		}
 	}
 }

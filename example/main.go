@@ -26,10 +26,17 @@
 //	                     127.0.0.1:8081 (fixed, so its issuer survives restarts)
 //	OIDC_TEST_TOKEN_TTL  the embedded provider's access-token lifetime, a Go
 //	                     duration of at least 2s; default 30s
+//	API_RESOURCE         the orders API's resource indicator (RFC 8707): the
+//	                     proxy asks tokens for it and the API accepts only
+//	                     them; default https://orders.example/ with the
+//	                     embedded provider, else none (the session's own
+//	                     token, and the API expects the client ID as
+//	                     audience). The API needs JWT access tokens.
 //
 // Routes: GET / (public), GET /app (HTML behind Require()), GET /api/me
-// (JSON behind Require(TryRefresh())), GET /signed-out (where sign-out
-// ends), the handlers at /auth/login, /auth/callback, /auth/refresh and
+// (JSON behind Require(TryRefresh())), /api/orders/ (the orders API
+// through the package's proxy, behind Require(TryRefresh())), GET
+// /signed-out (where sign-out ends), the handlers at /auth/login, /auth/callback, /auth/refresh and
 // /auth/logout, the browser helper at /static/oidcsession/, the pages'
 // scripts at /static/, and, with the embedded provider only, POST
 // /demo/outage (on=true|false) to make the provider answer every refresh
@@ -40,6 +47,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -47,6 +55,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -146,6 +155,15 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	}
 
 	a.m = m
+	resource := getenv("API_RESOURCE")
+	if resource == "" && a.op != nil {
+		resource = "https://orders.example/"
+	}
+	a.orders = oidcsession.TokenRequest{Resource: resource}
+	audience := cmp.Or(resource, clientID)
+	if a.ordersAPI, err = startOrdersAPI(ctx, provider, audience); err != nil {
+		return err
+	}
 	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -182,6 +200,9 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /signed-out", m.Require(oidcsession.Optional())(http.HandlerFunc(a.signedOut)))
 	mux.Handle("GET /app", m.Require()(http.HandlerFunc(a.appPage)))
 	mux.Handle("GET /api/me", m.Require(oidcsession.TryRefresh())(http.HandlerFunc(a.apiMe)))
+	// The orders API, through the proxy: the browser never holds its token.
+	api, _ := url.Parse(a.ordersAPI.url)
+	mux.Handle("/api/orders/", m.Require(oidcsession.TryRefresh())(http.StripPrefix("/api/orders", m.Proxy(api, a.orders))))
 	// The browser helper, at content-hashed names, and the pages' own scripts.
 	mux.Handle("GET "+scriptBase, oidcsession.ScriptHandler())
 	mux.Handle("GET /static/app.js", serveStatic("app.js"))

@@ -18,9 +18,11 @@ const scriptBase = "/static/oidcsession/"
 
 // app is what the pages need besides the request.
 type app struct {
-	m        *oidcsession.Middleware
-	op       *oidcsessiontest.Provider // the embedded provider; nil with a real one
-	tokenTTL time.Duration             // the embedded provider's access-token lifetime
+	m         *oidcsession.Middleware
+	orders    oidcsession.TokenRequest // the token the proxy presents to the orders API
+	ordersAPI *ordersAPI
+	op        *oidcsessiontest.Provider // the embedded provider; nil with a real one
+	tokenTTL  time.Duration             // the embedded provider's access-token lifetime
 }
 
 // importMap maps "oidcsession" to the helper's module with its integrity,
@@ -269,6 +271,7 @@ var pages = template.Must(template.New("").Parse(`
     <p><label><input type="checkbox" id="auto" checked data-needs-session> Renew before expiry (<code>scheduleRefresh</code>)</label></p>
     <div class="row">
       <button class="btn" id="call" type="button" data-needs-session>Call /api/me</button>
+      <button class="btn secondary" id="orders" type="button" data-needs-session>Call the orders API</button>
       <button class="btn secondary" id="refresh" type="button" data-needs-session>Refresh now</button>
       {{if .Embedded}}<button class="btn secondary" id="outage" type="button" aria-pressed="{{.Outage}}">{{if .Outage}}End provider outage{{else}}Simulate provider outage{{end}}</button>{{end}}
       <button class="btn secondary" id="signout" type="button" data-needs-session>Sign out</button>

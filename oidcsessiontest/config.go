@@ -60,6 +60,12 @@ type Config struct {
 	// Resources lists the RFC 8707 resource indicators accepted on token
 	// requests; empty accepts any absolute URI.
 	Resources []string
+	// ResourceScopes gives a resource its own scopes, as an API's
+	// registration at a real provider does: a refresh_token grant for that
+	// one resource may ask for a subset of them (else invalid_scope) and
+	// gets all of them when it asks for none, whatever the grant's own
+	// scopes. Default: a resource's tokens carry the grant's scopes.
+	ResourceScopes map[string][]string
 	// DisableRefreshRotation keeps the presented refresh token valid; the
 	// refresh response then carries no refresh_token (as Auth0 does without
 	// rotation). By default every refresh_token grant rotates.
@@ -213,6 +219,7 @@ func (c Config) withDefaults() (Config, error) {
 	c.RedirectURIs = slices.Clone(c.RedirectURIs)
 	c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
 	c.Resources = slices.Clone(c.Resources)
+	c.ResourceScopes = maps.Clone(c.ResourceScopes)
 	c.TokenEndpointAuthMethods = slices.Clone(c.TokenEndpointAuthMethods)
 	c.AccessTokenClaims = maps.Clone(c.AccessTokenClaims)
 	c.IDTokenClaims = maps.Clone(c.IDTokenClaims)

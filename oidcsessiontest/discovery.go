@@ -30,6 +30,7 @@ func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		"token_endpoint":                                 iss + "/token",
 		"userinfo_endpoint":                              iss + "/userinfo",
 		"jwks_uri":                                       iss + "/jwks",
+		"introspection_endpoint":                         iss + "/introspect",
 		"response_types_supported":                       []string{"code"},
 		"response_modes_supported":                       []string{"query"},
 		"subject_types_supported":                        []string{"public"},

@@ -94,7 +94,7 @@ func (p *Provider) mint(m mintRequest) (*tokenResponse, error) {
 	}
 
 	p.mu.Lock()
-	p.access[atJWT] = &accessToken{fam: m.fam, expires: resp.expiry}
+	p.access[atJWT] = &accessToken{fam: m.fam, expires: resp.expiry, issued: now, aud: m.aud, scope: scope}
 	if m.withRefresh {
 		p.refresh[resp.RefreshToken] = &refreshToken{fam: m.fam, expires: now.Add(c.RefreshTokenLifetime)}
 	}

@@ -166,3 +166,20 @@ func signAssertion(t *testing.T, key crypto.Signer, alg string, claims map[strin
 	}
 	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
+
+// TestResourceScopes: a resource with its own scopes gets tokens for its
+// audience with those scopes, and refuses others.
+func TestResourceScopes(t *testing.T) {
+	op := New(t, Config{Resources: []string{"https://api.test/orders"}, ResourceScopes: map[string][]string{"https://api.test/orders": {"orders:read", "orders:write"}}})
+	tok, _ := op.IssueTokens(IssueOptions{})
+	status, body := refresh(t, op, tok.RefreshToken, url.Values{"resource": {"https://api.test/orders"}})
+	if status != 200 || body["scope"] != "orders:read orders:write" || jwtPart(t, body["access_token"].(string), 1)["aud"] != "https://api.test/orders" {
+		t.Fatalf("all of the resource's scopes: %d %v", status, body)
+	}
+	status, body = refresh(t, op, body["refresh_token"].(string), url.Values{"resource": {"https://api.test/orders"}, "scope": {"orders:read"}})
+	if status != 200 || body["scope"] != "orders:read" {
+		t.Fatalf("a subset: %d %v", status, body)
+	}
+	status, body = refresh(t, op, body["refresh_token"].(string), url.Values{"resource": {"https://api.test/orders"}, "scope": {"openid"}})
+	wantOAuthError(t, status, body, http.StatusBadRequest, "invalid_scope")
+}

@@ -91,6 +91,9 @@ type refreshToken struct {
 type accessToken struct {
 	fam     *family
 	expires time.Time
+	issued  time.Time
+	aud     any
+	scope   string
 	revoked bool
 }
 
@@ -258,6 +261,7 @@ func (p *Provider) routes() http.Handler {
 	mux.HandleFunc("/authorize", p.handleAuthorize)
 	mux.HandleFunc("/token", p.handleToken)
 	mux.HandleFunc("/userinfo", p.handleUserinfo)
+	mux.HandleFunc("/introspect", p.handleIntrospect)
 	if !p.cfg.DisableRevocation {
 		mux.HandleFunc("/revoke", p.handleRevoke)
 	}

@@ -255,3 +255,40 @@ func TestRevocation(t *testing.T) {
 		t.Errorf("revocations %d", op.Stats().Revocations)
 	}
 }
+
+// TestIntrospection: live access tokens are active with their audience and
+// scope; revoked, expired and refresh tokens are not; callers must
+// authenticate.
+func TestIntrospection(t *testing.T) {
+	clock := NewClock(time.Time{})
+	op := New(t, Config{Now: clock.Now, Resources: []string{"https://api.test/"}})
+	introspect := func(token string, basic bool) (int, map[string]any) {
+		t.Helper()
+		status, body, _ := post(t, op, "/introspect", url.Values{"token": {token}}, basic)
+		return status, body
+	}
+	tok, _ := op.IssueTokens(IssueOptions{})
+	if status, body := introspect(tok.AccessToken, true); status != 200 || body["active"] != true || body["aud"] != op.ClientID() || body["sub"] == "" || body["scope"] == "" {
+		t.Fatalf("live token: %d %v", status, body)
+	}
+	_, body := refresh(t, op, tok.RefreshToken, url.Values{"resource": {"https://api.test/"}})
+	at := body["access_token"].(string)
+	if _, body := introspect(at, true); body["active"] != true || body["aud"] != "https://api.test/" {
+		t.Fatalf("resource token: %v", body)
+	}
+	if _, body := introspect(body["refresh_token"].(string), true); body["active"] != false {
+		t.Fatalf("a refresh token reported: %v", body)
+	}
+	if status, _ := introspect(at, false); status != http.StatusUnauthorized {
+		t.Fatalf("unauthenticated: %d", status)
+	}
+	clock.Advance(time.Hour)
+	if _, body := introspect(at, true); body["active"] != false {
+		t.Fatalf("expired token: %v", body)
+	}
+	fresh, _ := op.IssueTokens(IssueOptions{})
+	_, _, _ = post(t, op, "/revoke", url.Values{"token": {fresh.AccessToken}}, true)
+	if _, body := introspect(fresh.AccessToken, true); body["active"] != false {
+		t.Fatalf("revoked token: %v", body)
+	}
+}

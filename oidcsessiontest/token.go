@@ -156,11 +156,15 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request) *tokenRe
 	var scopes []string
 	var aud any
 	if desc == "" {
-		scopes = rec.fam.scopes
+		allowed := rec.fam.scopes
+		if res := f["resource"]; len(res) == 1 && p.cfg.ResourceScopes[res[0]] != nil {
+			allowed = p.cfg.ResourceScopes[res[0]]
+		}
+		scopes = allowed
 		if len(requested) > 0 {
 			scopes = requested
 			for _, s := range requested {
-				if !slices.Contains(rec.fam.scopes, s) {
+				if !slices.Contains(allowed, s) {
 					code, desc = "invalid_scope", "scope "+s+" was not granted"
 					rec.spent = rec.spent || (rotate && p.cfg.InvalidScopeSpendsRefreshToken)
 					break

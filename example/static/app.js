@@ -97,6 +97,18 @@ async function callAPI() {
   }
 }
 
+/** Calls the orders API through the server's proxy, which adds the token. */
+async function callOrders() {
+  try {
+    const res = await api("/api/orders/", { headers: { Accept: "application/json" } });
+    const body = await res.json().catch(() => null);
+    show(`${res.status} ${res.statusText} from the orders API, through the proxy (the browser never holds its token)\n` + JSON.stringify(body, null, 2));
+    log(`GET /api/orders/: ${res.status}`);
+  } catch {
+    show("The server could not be reached.");
+  }
+}
+
 async function refreshNow() {
   let res;
   try {
@@ -152,6 +164,7 @@ onSessionChange((e) => {
 });
 
 $("call").addEventListener("click", callAPI);
+$("orders").addEventListener("click", callOrders);
 $("refresh").addEventListener("click", refreshNow);
 $("signout").addEventListener("click", async () => {
   stopSchedule();

@@ -108,12 +108,15 @@ func (c *Chunked) Read(h http.Header) (string, error) {
 }
 
 // Write sets value as one cookie or as chunks living maxAge seconds, and
-// deletes whatever else of the namespace the request (h) held.
+// deletes whatever else of the namespace the request (h) held. It replaces
+// what an earlier Write or Clear of the same response set, so a handler
+// that updates the session twice sends only the last.
 func (c *Chunked) Write(w http.ResponseWriter, h http.Header, value string, maxAge int) error {
 	n := c.chunks(value)
 	if n > c.maxChunks {
 		return ErrTooLarge
 	}
+	c.unset(w)
 	single, others := c.present(h)
 	if n == 1 {
 		Set(w, c.name, value, c.attrs, maxAge)
@@ -132,11 +135,30 @@ func (c *Chunked) Write(w http.ResponseWriter, h http.Header, value string, maxA
 
 // Clear deletes every cookie of the namespace the request (h) held.
 func (c *Chunked) Clear(w http.ResponseWriter, h http.Header) {
+	c.unset(w)
 	single, others := c.present(h)
 	if single {
 		Delete(w, c.name, c.attrs)
 	}
 	c.deleteExcept(w, others, 0)
+}
+
+// unset drops the Set-Cookie lines of the namespace the response already
+// holds.
+func (c *Chunked) unset(w http.ResponseWriter) {
+	h := w.Header()
+	lines := h["Set-Cookie"]
+	if len(lines) == 0 {
+		return
+	}
+	kept := lines[:0]
+	for _, l := range lines {
+		name, _, _ := strings.Cut(l, "=")
+		if name != c.name && !strings.HasPrefix(name, c.name+".") {
+			kept = append(kept, l)
+		}
+	}
+	h["Set-Cookie"] = kept
 }
 
 // present reports whether h holds the single cookie, and lists the other

@@ -109,6 +109,33 @@ func TestShrinkingBackToOneCookie(t *testing.T) {
 	}
 }
 
+// TestSecondWriteReplacesFirst: a response that writes the session twice
+// (a handler that obtains two tokens) carries only the second value, with
+// no chunk of the first left behind, and other cookies untouched.
+func TestSecondWriteReplacesFirst(t *testing.T) {
+	c := NewChunked("s", attrs, 5)
+	rec := httptest.NewRecorder()
+	http.SetCookie(rec, &http.Cookie{Name: "other", Value: "1"})
+	_ = c.Write(rec, http.Header{}, strings.Repeat("a", 9000), 60)
+	_ = c.Write(rec, http.Header{}, "small", 60)
+	jar := cookies(rec, http.Header{})
+	got, err := c.Read(jar)
+	if err != nil || got != "small" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	names := map[string]int{}
+	for _, ck := range rec.Result().Cookies() {
+		names[ck.Name]++
+	}
+	if len(names) != 2 || names["s"] != 1 || names["other"] != 1 {
+		t.Fatalf("Set-Cookie names %v, want s and other once each", names)
+	}
+	c.Clear(rec, http.Header{})
+	if cs := (&http.Response{Header: rec.Header()}).Cookies(); len(cs) != 1 || cs[0].Name != "other" {
+		t.Fatalf("after Clear: %v", rec.Result().Cookies())
+	}
+}
+
 // TestNamespaceIsDeleted: every s.<anything> that the value does not use
 // is deleted on write and on clear, bounded per response.
 func TestNamespaceIsDeleted(t *testing.T) {

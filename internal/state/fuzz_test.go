@@ -29,6 +29,32 @@ func FuzzDecodeSession(f *testing.F) {
 	})
 }
 
+// FuzzDecodeRecord feeds arbitrary bytes to the stored-record decoder: it
+// must never panic, and whatever it accepts must encode back to the same
+// bytes.
+func FuzzDecodeRecord(f *testing.F) {
+	now := time.Unix(1_700_000_000, 0)
+	f.Add(EncodeRecord(nil, nil, sample()))
+	f.Add(EncodeRecord(nil, []Replaced{{Gen: 1, At: now}, {Gen: 2, At: now.Add(time.Second)}}, sample()))
+	f.Add([]byte{RecordVersion, MaxReplaced + 1})
+	f.Add([]byte{RecordVersion, 1, 0x80})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		replaced, s, err := DecodeRecord(b)
+		if err != nil {
+			return
+		}
+		again, s2, err := DecodeRecord(EncodeRecord(nil, replaced, s))
+		if err != nil || len(again) != len(replaced) || !bytes.Equal(EncodeSession(nil, s2), EncodeSession(nil, s)) {
+			t.Fatalf("accepted record does not round-trip: %v", err)
+		}
+		for i := range again {
+			if again[i].Gen != replaced[i].Gen || !again[i].At.Equal(replaced[i].At) {
+				t.Fatalf("replaced generation %d changed: %+v → %+v", i, replaced[i], again[i])
+			}
+		}
+	})
+}
+
 // FuzzDecodeFlow feeds arbitrary bytes to the flow decoder: it must never
 // panic, and whatever it accepts must encode back to the same bytes (one
 // flow, one encoding).

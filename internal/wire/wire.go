@@ -103,6 +103,16 @@ func (r *Reader) Time() time.Time {
 	return time.Unix(int64(v), 0)
 }
 
+// Rest reads everything left: a frame nested last in this one.
+func (r *Reader) Rest() []byte {
+	if r.bad {
+		return nil
+	}
+	v := r.b
+	r.b = nil
+	return v
+}
+
 // Done reports ErrMalformed if any read failed or bytes are left over.
 func (r *Reader) Done() error {
 	if r.bad || len(r.b) != 0 {
