@@ -49,13 +49,16 @@ func (m *Middleware) BackChannelLogoutHandler() http.Handler {
 		lt, err := m.verifyLogoutToken(r.Context(), r.PostFormValue("logout_token"))
 		if err != nil {
 			m.cfg.logger.WarnContext(r.Context(), "oidcsession: back-channel logout refused", "reason", err.Error())
+			m.emit(r.Context(), Event{Kind: EventBackChannelLogout, Err: err, Class: "invalid_logout_token"})
 			writeJSON(w, http.StatusBadRequest, errorBody{"invalid_request", err.Error()})
 			return
 		}
 		if err := m.endLoggedOut(r.Context(), lt); err != nil {
+			m.emit(r.Context(), Event{Kind: EventBackChannelLogout, Err: err, Class: "unavailable"})
 			m.WriteError(w, r, err)
 			return
 		}
+		m.emit(r.Context(), Event{Kind: EventBackChannelLogout})
 		m.cfg.logger.InfoContext(r.Context(), "oidcsession: back-channel logout", "subject", lt.Subject, "has_sid", lt.SID != "")
 		w.WriteHeader(http.StatusOK)
 	})

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/oidcsession/oidcsession"
+	"github.com/oidcsession/oidcsession/oidcsessiontest"
+	"golang.org/x/oauth2"
 )
 
 // postLogoutToken posts a logout token to the app's back-channel handler,
@@ -222,6 +225,51 @@ func TestSessionsAndRevocation(t *testing.T) {
 		}
 		if r := later.get("/app", nil); r.status != 200 {
 			t.Fatalf("a later session: %d %s", r.status, r.body)
+		}
+	})
+}
+
+// FuzzBackChannelLogout posts arbitrary logout_token values (seeded with
+// signed tokens that are valid, replayed, or wrong in one claim) to the
+// back-channel handler: it must never panic or fail with a 5xx, and it
+// accepts only what the provider signed.
+func FuzzBackChannelLogout(f *testing.F) {
+	clock := oidcsessiontest.NewClock(time.Time{})
+	op := oidcsessiontest.New(f, oidcsessiontest.Config{Now: clock.Now})
+	m, err := oidcsession.New(discover(f, op), oauth2.Config{ClientID: op.ClientID(), ClientSecret: op.ClientSecret()},
+		oidcsession.WithKeys(hashKey, blockKey), oidcsession.WithClock(clock.Now), oidcsession.WithStore(oidcsession.NewMemoryStore()))
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := m.BackChannelLogoutHandler()
+	event := map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}}
+	claims := func(extra map[string]any) map[string]any {
+		c := map[string]any{"iss": op.Issuer(), "aud": op.ClientID(), "iat": clock.Now().Unix(), "jti": "j1", "sub": "user-1", "events": event}
+		for k, v := range extra {
+			c[k] = v
+		}
+		return c
+	}
+	for _, extra := range []map[string]any{nil, {"sid": "s1", "jti": "j2"}, {"nonce": "n"}, {"events": nil}, {"aud": "other"}} {
+		tok, err := op.SignJWT(claims(extra))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(tok)
+	}
+	f.Add(unsignedJWT(claims(nil)))
+	f.Add("")
+	f.Add("a.b.c")
+	f.Fuzz(func(t *testing.T, token string) {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodPost, "/auth/backchannel-logout", strings.NewReader(url.Values{"logout_token": {token}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK && rec.Code != http.StatusBadRequest {
+			t.Fatalf("answered %d %s", rec.Code, rec.Body)
+		}
+		if rec.Code == http.StatusOK && strings.Count(token, ".") == 2 && strings.HasSuffix(token, ".") {
+			t.Fatal("accepted an unsigned token")
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/oidcsession/oidcsession/internal/state"
 )
@@ -41,8 +42,10 @@ func (m *Middleware) CallbackHandler() http.Handler {
 			h(w, r, ErrMethodNotAllowed)
 			return
 		}
+		start := time.Now()
 		if err := m.callback(w, r); err != nil {
-			m.logSignInFailure(r.Context(), err)
+			class := m.logSignInFailure(r.Context(), err)
+			m.emit(r.Context(), Event{Kind: EventSignIn, Err: err, Class: class, Duration: time.Since(start)})
 			h(w, r, err)
 		}
 	})
@@ -88,6 +91,7 @@ func (m *Middleware) callback(w http.ResponseWriter, r *http.Request) error {
 // starts the session (keeping the sign-in time of the session a silent
 // renewal replaces) and sends the browser to return_to.
 func (m *Middleware) finishSignIn(w http.ResponseWriter, r *http.Request, f *state.Flow, code string) error {
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(r.Context(), m.cfg.refreshTimeout)
 	defer cancel()
 	tok, err := m.client.Token(ctx, codeForm(code, m.oauth.RedirectURL, f.Verifier))
@@ -116,6 +120,7 @@ func (m *Middleware) finishSignIn(w http.ResponseWriter, r *http.Request, f *sta
 	if _, err := m.begin(w, r, d, "sign-in"); err != nil {
 		return err
 	}
+	m.emit(r.Context(), Event{Kind: EventSignIn, Duration: time.Since(start)})
 	http.Redirect(w, r, safeReturnTo(f.ReturnTo), http.StatusSeeOther)
 	return nil
 }
@@ -141,8 +146,9 @@ func authorizationFailure(code, description string) *ProviderError {
 // logSignInFailure tells the operator why a sign-in failed: its class and
 // the provider's OAuth error code and status, never a code, token or
 // secret. Callbacks that match no sign-in in progress (replays, stale
-// tabs, probes) are common and logged at info; the others at warn.
-func (m *Middleware) logSignInFailure(ctx context.Context, err error) {
+// tabs, probes) are common and logged at info; the others at warn. It
+// returns the class.
+func (m *Middleware) logSignInFailure(ctx context.Context, err error) string {
 	class, level := "invalid_id_token", slog.LevelWarn
 	attrs := []slog.Attr{}
 	var pe *ProviderError
@@ -165,4 +171,5 @@ func (m *Middleware) logSignInFailure(ctx context.Context, err error) {
 	}
 	attrs = append(attrs, slog.String("class", class), slog.String("error_code", code))
 	m.cfg.logger.LogAttrs(ctx, level, "oidcsession: sign-in failed", attrs...)
+	return class
 }

@@ -167,7 +167,7 @@ func (e *engine) fly(ctx context.Context, key string, f *flight, old *Session) {
 	defer cancel()
 	var s *Session
 	var err error
-	granted := false
+	granted, start := false, time.Now()
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
@@ -182,7 +182,7 @@ func (e *engine) fly(ctx context.Context, key string, f *flight, old *Session) {
 	e.mu.Unlock()
 	close(f.done)
 	if granted {
-		e.m.afterGrant(ctx, s, err)
+		e.m.afterGrant(ctx, s, err, time.Since(start))
 	}
 }
 
@@ -281,8 +281,12 @@ func (e *engine) grantOnce(ctx context.Context, key string, old *Session, opts R
 				continue
 			}
 			if rerr == nil {
-				// Rotated elsewhere despite the claim: keep that one.
-				e.m.revokeAtProvider(ctx, s.d, "a concurrent rotation was stored first")
+				// Our own write, whose answer was lost; or rotated
+				// elsewhere despite the claim: keep that one, and revoke
+				// ours, which no one will use.
+				if cur.d.RefreshToken != s.d.RefreshToken {
+					e.m.revokeAtProvider(ctx, s.d, "a concurrent rotation was stored first")
+				}
 				return cur, nil
 			}
 			err = rerr

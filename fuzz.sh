@@ -1,10 +1,22 @@
 #!/usr/bin/env bash
-# Runs every fuzz target of the core package for the given time each
-# (default 30s): ./fuzz.sh 2m
+# Runs every fuzz target of every package, in every module, for the given
+# time each (default 30s), with minimization of a new failing input
+# bounded too (FUZZ_MINIMIZE, default 10s), and prints a table of
+# targets and executions: ./fuzz.sh 2m
 set -euo pipefail
 cd "$(dirname "$0")"
 t="${1:-30s}"
-for target in $(go test -list '^Fuzz' . | grep '^Fuzz'); do
-	echo "== $target ($t)"
-	go test -run '^$' -fuzz "^${target}\$" -fuzztime "$t" .
+minimize="${FUZZ_MINIMIZE:-10s}"
+printf '%-48s %-26s %s\n' package target execs
+# Packages with a fuzz target: the directories of test files that define one.
+for dir in $(grep -rl --include='*_test.go' '^func Fuzz' . | grep -v node_modules | xargs -n1 dirname | sort -u); do
+	for target in $(grep -h '^func Fuzz' "$dir"/*_test.go | sed -E 's/^func (Fuzz[A-Za-z0-9_]*).*/\1/' | sort -u); do
+		if ! out=$(cd "$dir" && go test -run '^$' -fuzz "^${target}\$" -fuzztime "$t" -fuzzminimizetime "$minimize" . 2>&1); then
+			echo "$out"
+			echo "FAIL: $dir $target (the failing input is under $dir/testdata/fuzz/$target)" >&2
+			exit 1
+		fi
+		execs=$(echo "$out" | grep -o 'execs: [0-9]*' | tail -1 | cut -d' ' -f2)
+		printf '%-48s %-26s %s\n' "${dir#./}" "$target" "${execs:-?}"
+	done
 done

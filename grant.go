@@ -288,13 +288,14 @@ func shedResources(d *state.Session, keep string, n int) *state.Session {
 
 // afterGrant logs the outcome and calls the hooks; a panicking hook is
 // logged, not allowed to take the process down.
-func (m *Middleware) afterGrant(ctx context.Context, s *Session, err error) {
+func (m *Middleware) afterGrant(ctx context.Context, s *Session, err error, took time.Duration) {
 	defer func() {
 		if p := recover(); p != nil {
 			m.cfg.logger.LogAttrs(ctx, slog.LevelError, "oidcsession: refresh hook panicked")
 		}
 	}()
 	if err == nil {
+		m.emit(ctx, Event{Kind: EventRefresh, Duration: took})
 		m.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "oidcsession: session refreshed",
 			slog.String("subject", s.d.Subject), slog.Time("expiry", s.d.Expiry))
 		if m.cfg.onRefreshed != nil {
@@ -306,6 +307,7 @@ func (m *Middleware) afterGrant(ctx context.Context, s *Session, err error) {
 	if !errors.As(err, &re) {
 		re = &RefreshError{Class: RefreshTransient, Err: err}
 	}
+	m.emit(ctx, Event{Kind: EventRefresh, Err: re, Class: re.Class.String(), Duration: took})
 	level := slog.LevelWarn
 	if errors.Is(err, ErrSessionTooLarge) {
 		level = slog.LevelError

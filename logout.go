@@ -55,6 +55,7 @@ func (m *Middleware) LogoutHandler() http.Handler {
 		if l, err := m.storage.load(r); err == nil {
 			d = l.s.d
 			m.signOut(r.Context(), l.s)
+			m.emit(r.Context(), Event{Kind: EventSignOut})
 		}
 		m.storage.clear(w, r)
 		m.clearFlows(w, r)

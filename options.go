@@ -39,6 +39,7 @@ type config struct {
 	onRefreshed       func(context.Context, *Session)
 	onRefreshFailed   func(context.Context, *RefreshError)
 	onTokenReuse      func(context.Context, TokenReuse)
+	onEvent           func(context.Context, Event)
 	loginURL          string
 	trustedOrigins    []string
 	maxResourceTokens int

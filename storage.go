@@ -42,6 +42,9 @@ type storage interface {
 	grantKey(s *Session) string
 	// reload reads s's session again: for cookies, s itself.
 	reload(ctx context.Context, s *Session) (*Session, error)
+	// cacheStats reports the opened-cookie (or opened-record) cache's hits
+	// and misses.
+	cacheStats() (hits, misses uint64)
 	// record is the Store record that persist writes for s, and s as
 	// that record holds it: nil and s for cookies. The engine writes it
 	// with the grant's outcome in one step.
@@ -134,6 +137,8 @@ func (c *cookieStorage) clear(w http.ResponseWriter, r *http.Request) { c.chunks
 func (c *cookieStorage) end(context.Context, *Session) error { return nil }
 
 func (c *cookieStorage) reload(_ context.Context, s *Session) (*Session, error) { return s, nil }
+
+func (c *cookieStorage) cacheStats() (uint64, uint64) { return c.opened.Stats() }
 
 func (c *cookieStorage) record(s *Session) (*Record, *Session, error) { return nil, s, nil }
 

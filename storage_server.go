@@ -1,6 +1,7 @@
 package oidcsession
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -100,7 +101,7 @@ func (v *serverStorage) inGrace(s *Session, gen uint64) bool {
 
 // open unseals a record, through the cache of opened records.
 func (v *serverStorage) open(rec *Record) (*Session, bool, error) {
-	if o, ok := v.opened.Get(string(rec.Sealed)); ok {
+	if o, ok := v.opened.GetBytes(rec.Sealed); ok {
 		return &Session{d: o.d, gen: rec.Generation, replaced: o.replaced}, false, nil
 	}
 	payload, oldKey, err := v.m.sealer.Open(recordName, string(rec.Sealed))
@@ -118,7 +119,11 @@ func (v *serverStorage) open(rec *Record) (*Session, bool, error) {
 }
 
 // persist writes s's record as the generation after the one s was read
-// from, if no other request or replica wrote first (ErrConflict).
+// from, if no other request or replica wrote first (ErrConflict). A write
+// whose answer was lost (an error, or a conflict from a store that retried
+// it) is looked up: if the store holds exactly this record, it succeeded,
+// and the browser must get its cookie, or its next request would look
+// like a replay once the grace window is over.
 func (v *serverStorage) persist(ctx context.Context, s *Session) (*Session, error) {
 	rec, ns, err := v.record(s)
 	if err != nil {
@@ -126,13 +131,20 @@ func (v *serverStorage) persist(ctx context.Context, s *Session) (*Session, erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
-	switch err := v.st.Put(ctx, rec, s.gen); {
-	case errors.Is(err, ErrConflict):
-		return nil, err
-	case err != nil:
-		return nil, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+	err = v.st.Put(ctx, rec, s.gen)
+	if err == nil || v.stored(ctx, rec) {
+		return ns, nil
 	}
-	return ns, nil
+	if errors.Is(err, ErrConflict) {
+		return nil, err
+	}
+	return nil, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+}
+
+// stored reports whether the store holds exactly rec.
+func (v *serverStorage) stored(ctx context.Context, rec *Record) bool {
+	cur, err := v.st.Get(ctx, rec.ID)
+	return err == nil && cur.Generation == rec.Generation && bytes.Equal(cur.Sealed, rec.Sealed)
 }
 
 // record is s's record as the generation after the one s was read from,
@@ -195,6 +207,8 @@ func (v *serverStorage) reload(ctx context.Context, s *Session) (*Session, error
 	return cur, err
 }
 
+func (v *serverStorage) cacheStats() (uint64, uint64) { return v.opened.Stats() }
+
 // fits: a store has no practical limit.
 func (v *serverStorage) fits(*state.Session) error { return nil }
 
@@ -222,6 +236,7 @@ func (m *Middleware) reuseDetected(ctx context.Context, s *Session, cookieGen, s
 		slog.Uint64("cookie_generation", cookieGen), slog.Uint64("generation", storeGen))
 	_ = m.storage.end(ctx, s)
 	m.revokeAtProvider(ctx, s.d, "token reuse")
+	m.emit(ctx, Event{Kind: EventTokenReuse})
 	if m.cfg.onTokenReuse != nil {
 		func() {
 			defer func() { _ = recover() }()

@@ -25,8 +25,11 @@ var (
 // (one round trip to a remote store). A grant costs two: Claim and Settle.
 //
 // Contract: every method is safe for concurrent use by many goroutines and
-// processes; keys and values are opaque to it (values are sealed by the
-// Middleware, so a dump reveals no token); ttl bounds how long anything it
+// processes; values are opaque to it (sealed by the Middleware, so a dump
+// reveals no token), and so are keys, but for one promise: a key about one
+// server-side session is "s:<ID>:<generation>" or "ended:<ID>", ID being
+// its Record's, so a sharded backend (Redis Cluster) can keep a Settle's
+// record and outcome on one shard; ttl bounds how long anything it
 // keeps lives; an error other than ErrNotFound and ErrConflict means it is
 // unavailable. The default is in-process; NewMemoryStore gives the same
 // for one process, and the redisstore module for several.
@@ -96,9 +99,10 @@ type Record struct {
 	// Generation counts the record's writes: 1 when created, prev+1 on
 	// every Put. A cookie carries the generation it was written with.
 	Generation uint64
-	// Written is when this generation was written: a cookie of the
-	// previous generation is still honoured for the grace window from
-	// here, and is a replayed copy after it.
+	// Written is when this generation was written (Sessions lists by
+	// it). When each earlier generation was replaced, which decides
+	// whether its cookie is inside the grace window or a replayed copy,
+	// is sealed in the record itself.
 	Written time.Time
 	// Expires is when the session's absolute lifetime ends; the store may
 	// drop the record from then on.

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -229,5 +230,61 @@ func TestStoreDown(t *testing.T) {
 	r := down.b.get("/api/me", withCookie(h.b.cookieHeader()))
 	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" || len(r.header.Values("Set-Cookie")) != 0 {
 		t.Fatalf("%d %v %s", r.status, r.header, r.body)
+	}
+}
+
+// lostAnswers is a Store whose next writes are applied but answered with
+// an error, as when the connection drops after the backend applied them.
+type lostAnswers struct {
+	oidcsession.Store
+	puts, settles *atomic.Int32 // writes still to lose
+}
+
+func (l lostAnswers) Put(ctx context.Context, rec *oidcsession.Record, prev uint64) error {
+	if err := l.Store.Put(ctx, rec, prev); err != nil || l.puts.Add(-1) < 0 {
+		return err
+	}
+	return context.DeadlineExceeded
+}
+
+func (l lostAnswers) Settle(ctx context.Context, key string, claim, outcome []byte, ttl time.Duration, rec *oidcsession.Record, prev uint64) error {
+	if err := l.Store.Settle(ctx, key, claim, outcome, ttl, rec, prev); err != nil || l.settles.Add(-1) < 0 {
+		return err
+	}
+	return context.DeadlineExceeded
+}
+
+// TestStoreLostAnswers: a write the store applied but whose answer was
+// lost counts as done: the browser gets its cookie (else its next request
+// would look like a replay), and a grant's own new refresh token is kept,
+// not revoked as if another replica had rotated first.
+func TestStoreLostAnswers(t *testing.T) {
+	st := lostAnswers{oidcsession.NewMemoryStore(), new(atomic.Int32), new(atomic.Int32)}
+	su := storeSetup(st, oidcsession.WithLifetime(24*time.Hour, 80*time.Minute))
+	su.op.AccessTokenLifetime = 30 * time.Minute
+	h := newHarness(t, su)
+	h.b.startSession()
+
+	h.clock.Advance(11 * time.Minute) // the idle clock is recorded: a Put
+	st.puts.Store(1)
+	if r := h.b.get("/api/me", nil); r.status != 200 || len(setCookies(r, cookieName)) != 1 {
+		t.Fatalf("Put answer lost: %d %s", r.status, r.body)
+	}
+	h.clock.Advance(time.Minute) // past the grace window: the cookie must be the current one
+	if r := h.b.get("/api/me", nil); r.status != 200 {
+		t.Fatalf("after a lost Put answer: %d %s", r.status, r.body)
+	}
+
+	h.clock.Advance(20 * time.Minute) // a refresh: its Settle's answer is lost
+	st.settles.Store(1)
+	if who := h.b.me(); !who.HasRefreshToken {
+		t.Fatalf("after a lost Settle answer: %+v", who)
+	}
+	h.clock.Advance(31 * time.Minute)
+	if who := h.b.me(); !who.HasRefreshToken {
+		t.Fatalf("the next refresh: %+v", who)
+	}
+	if s := h.stats(); s.Revocations != 0 || s.ReuseDetections != 0 || s.SuccessfulGrants["refresh_token"] != 2 {
+		t.Fatalf("revocations %d, reuse %d, grants %d", s.Revocations, s.ReuseDetections, s.SuccessfulGrants["refresh_token"])
 	}
 }

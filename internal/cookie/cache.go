@@ -1,6 +1,9 @@
 package cookie
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Opened remembers what values decoded to once their MAC was verified,
 // keyed by the exact value. A browser sends the same cookie on every
@@ -14,6 +17,8 @@ type Opened[V any] struct {
 	entries  map[string]V
 	bytes    int
 	maxBytes int
+
+	hits, misses atomic.Uint64
 }
 
 // entryOverhead approximates what an entry costs beyond its key: the
@@ -38,7 +43,37 @@ func (c *Opened[V]) Get(value string) (V, bool) {
 	c.mu.RLock()
 	v, ok := c.entries[value]
 	c.mu.RUnlock()
+	if ok {
+		c.hits.Add(1)
+	} else {
+		c.misses.Add(1)
+	}
 	return v, ok
+}
+
+// GetBytes is Get for a value held as bytes, without copying it.
+func (c *Opened[V]) GetBytes(value []byte) (V, bool) {
+	if c == nil {
+		var zero V
+		return zero, false
+	}
+	c.mu.RLock()
+	v, ok := c.entries[string(value)] // no copy: the compiler looks up in place
+	c.mu.RUnlock()
+	if ok {
+		c.hits.Add(1)
+	} else {
+		c.misses.Add(1)
+	}
+	return v, ok
+}
+
+// Stats reports how many Gets found their value and how many did not.
+func (c *Opened[V]) Stats() (hits, misses uint64) {
+	if c == nil {
+		return 0, 0
+	}
+	return c.hits.Load(), c.misses.Load()
 }
 
 // Put adds an entry, first evicting arbitrary entries (Go's map order is

@@ -266,6 +266,11 @@ func TestOpenedIsBounded(t *testing.T) {
 	if c.bytes > c.maxBytes || len(c.entries) == 0 {
 		t.Fatalf("%d bytes in %d entries, bound %d", c.bytes, len(c.entries), c.maxBytes)
 	}
+	c.Get(strings.Repeat("k", 100) + "a")
+	c.Get("absent")
+	if hits, misses := c.Stats(); hits+misses != 2 || misses < 1 {
+		t.Fatalf("stats: %d hits, %d misses", hits, misses)
+	}
 	var nilCache *Opened[int]
 	nilCache.Put("x", 1)
 	if _, ok := nilCache.Get("x"); ok {
