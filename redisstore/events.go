@@ -20,8 +20,8 @@ import (
 const (
 	pingEvery  = 100 * time.Millisecond
 	trustFor   = 750 * time.Millisecond
-	stallAfter = time.Second            // nothing heard for this long: resubscribe
-	retryFirst = 50 * time.Millisecond  // the first pause after a lost subscription
+	stallAfter = time.Second             // nothing heard for this long: resubscribe
+	retryFirst = 50 * time.Millisecond   // the first pause after a lost subscription
 	retryMax   = 1000 * time.Millisecond // the longest
 )
 

@@ -1,10 +1,10 @@
 module github.com/oidcsession/oidcsession/redisstore
 
-go 1.26.0
+go 1.25.0
 
 require (
 	github.com/oidcsession/oidcsession v0.0.0
-	github.com/redis/go-redis/v9 v9.23.0
+	github.com/redis/go-redis/v9 v9.22.0
 )
 
 require (
@@ -14,7 +14,7 @@ require (
 	github.com/gorilla/securecookie v1.1.2 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/oauth2 v0.36.0 // indirect
-	golang.org/x/sys v0.48.0 // indirect
+	golang.org/x/sys v0.47.0 // indirect
 )
 
 replace github.com/oidcsession/oidcsession => ../

@@ -19,11 +19,11 @@ import "strings"
 // keys builds the Redis keys under one prefix.
 type keys struct{ prefix string }
 
-func (k keys) record(id string) string  { return k.prefix + "{" + id + "}:rec" }
-func (k keys) index(ix string) string   { return k.prefix + "{" + ix + "}:idx" }
-func (k keys) claim(key string) string  { return k.prefix + "{" + tagOf(key) + "}:claim:" + key }
+func (k keys) record(id string) string   { return k.prefix + "{" + id + "}:rec" }
+func (k keys) index(ix string) string    { return k.prefix + "{" + ix + "}:idx" }
+func (k keys) claim(key string) string   { return k.prefix + "{" + tagOf(key) + "}:claim:" + key }
 func (k keys) outcome(key string) string { return k.prefix + "{" + tagOf(key) + "}:out:" + key }
-func (k keys) events() string           { return k.prefix + "events" }
+func (k keys) events() string            { return k.prefix + "events" }
 
 // tagOf is the hash tag of a coordinator key. The Middleware names the
 // grant of a stored session "s:<id>:<generation>" and its sign-out
