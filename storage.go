@@ -58,13 +58,27 @@ type loaded struct {
 	dirty  bool // s must be persisted again though it did not change
 }
 
+// What an opened-cache entry costs beyond its key: a decoded session and
+// the map's share (a cookie's key is its sealed value, a record's only its
+// ID, so a record's entry counts its decoded payload too); a verified
+// reference and the map's share.
+const (
+	sessionOverhead = 2048
+	recordOverhead  = 4096
+	refOverhead     = 128
+)
+
 // newStorage picks the storage the options ask for.
 func (m *Middleware) newStorage() storage {
 	chunks := cookie.NewChunked(m.cfg.cookieName, m.attrs, m.cfg.maxChunks)
 	if m.cfg.store != nil {
-		return &serverStorage{m: m, st: m.cfg.store, chunks: chunks, opened: cookie.NewOpened[openedRecord](m.cfg.openedCacheBytes)}
+		return &serverStorage{
+			m: m, st: m.cfg.store, chunks: chunks,
+			opened: cookie.NewOpened[openedRecord](m.cfg.openedCacheBytes*7/8, recordOverhead),
+			refs:   cookie.NewOpened[openedRef](m.cfg.openedCacheBytes/8, refOverhead),
+		}
 	}
-	return &cookieStorage{m: m, chunks: chunks, opened: cookie.NewOpened[openedSession](m.cfg.openedCacheBytes)}
+	return &cookieStorage{m: m, chunks: chunks, opened: cookie.NewOpened[openedSession](m.cfg.openedCacheBytes, sessionOverhead)}
 }
 
 // newSessionID returns a random session ID: 128 bits, base64url.

@@ -76,8 +76,10 @@ type Claimed struct {
 // generation); Get may be served from a cache local to the replica, but a
 // Put or Delete on any replica must reach every replica's Get within one
 // second; List finds records by the index keys of their latest Put; every
-// method is safe for concurrent use; an error other than ErrNotFound and
-// ErrConflict means the store is unavailable.
+// method is safe for concurrent use and bounds its own time (redisstore's
+// WithTimeout): the Middleware puts no deadline of its own on the Get of
+// every request, whose timer would cost more than a cached Get; an error
+// other than ErrNotFound and ErrConflict means the store is unavailable.
 type Store interface {
 	Coordinator
 	// Get returns the record of session id, or ErrNotFound.

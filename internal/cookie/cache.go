@@ -17,21 +17,19 @@ type Opened[V any] struct {
 	entries  map[string]V
 	bytes    int
 	maxBytes int
+	overhead int // what an entry costs beyond its key
 
 	hits, misses atomic.Uint64
 }
 
-// entryOverhead approximates what an entry costs beyond its key: the
-// decoded value it points into plus the map's own.
-const entryOverhead = 2048
-
-// NewOpened returns a cache bounded to maxBytes, or nil (which caches
-// nothing) for maxBytes <= 0.
-func NewOpened[V any](maxBytes int) *Opened[V] {
+// NewOpened returns a cache bounded to maxBytes, counting each entry as
+// its key's length plus overhead (what the value points into, and the
+// map's own share), or nil (which caches nothing) for maxBytes <= 0.
+func NewOpened[V any](maxBytes, overhead int) *Opened[V] {
 	if maxBytes <= 0 {
 		return nil
 	}
-	return &Opened[V]{entries: map[string]V{}, maxBytes: maxBytes}
+	return &Opened[V]{entries: map[string]V{}, maxBytes: maxBytes, overhead: overhead}
 }
 
 // Get returns the value value decoded to.
@@ -51,23 +49,6 @@ func (c *Opened[V]) Get(value string) (V, bool) {
 	return v, ok
 }
 
-// GetBytes is Get for a value held as bytes, without copying it.
-func (c *Opened[V]) GetBytes(value []byte) (V, bool) {
-	if c == nil {
-		var zero V
-		return zero, false
-	}
-	c.mu.RLock()
-	v, ok := c.entries[string(value)] // no copy: the compiler looks up in place
-	c.mu.RUnlock()
-	if ok {
-		c.hits.Add(1)
-	} else {
-		c.misses.Add(1)
-	}
-	return v, ok
-}
-
 // Stats reports how many Gets found their value and how many did not.
 func (c *Opened[V]) Stats() (hits, misses uint64) {
 	if c == nil {
@@ -76,26 +57,27 @@ func (c *Opened[V]) Stats() (hits, misses uint64) {
 	return c.hits.Load(), c.misses.Load()
 }
 
-// Put adds an entry, first evicting arbitrary entries (Go's map order is
+// Put adds or replaces an entry, first evicting arbitrary entries (Go's map order is
 // random) until it fits, so the cache never grows past maxBytes.
 func (c *Opened[V]) Put(value string, v V) {
 	if c == nil {
 		return
 	}
-	size := len(value) + entryOverhead
+	size := len(value) + c.overhead
 	if size > c.maxBytes/4 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.entries[value]; ok {
+		c.entries[value] = v // a newer value under the same key
 		return
 	}
 	for k := range c.entries {
 		if c.bytes+size <= c.maxBytes {
 			break
 		}
-		c.bytes -= len(k) + entryOverhead
+		c.bytes -= len(k) + c.overhead
 		delete(c.entries, k)
 	}
 	c.entries[value] = v

@@ -259,7 +259,7 @@ func must(s string, err error) string {
 }
 
 func TestOpenedIsBounded(t *testing.T) {
-	c := NewOpened[int](64 << 10)
+	c := NewOpened[int](64<<10, 2048)
 	for i := range 1000 {
 		c.Put(strings.Repeat("k", 100)+string(rune('a'+i%26))+strings.Repeat("z", i), i)
 	}
