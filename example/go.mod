@@ -1,0 +1,18 @@
+module github.com/oidcsession/oidcsession/example
+
+go 1.25.0
+
+replace github.com/oidcsession/oidcsession => ../
+
+replace github.com/oidcsession/oidcsession/redisstore => ../redisstore
+
+require (
+	github.com/coreos/go-oidc/v3 v3.21.0
+	github.com/oidcsession/oidcsession v0.0.0-00010101000000-000000000000
+	golang.org/x/oauth2 v0.36.0
+)
+
+require (
+	github.com/go-jose/go-jose/v4 v4.1.4 // indirect
+	github.com/gorilla/securecookie v1.1.2 // indirect
+)
