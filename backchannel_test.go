@@ -273,3 +273,21 @@ func FuzzBackChannelLogout(f *testing.F) {
 		}
 	})
 }
+
+// TestRevokeSubjectLeavesOthersRecords: a deployment sharing the store
+// with other keys (a shared prefix, say) keeps its sessions when this one
+// revokes a subject: records these keys cannot open are never deleted.
+func TestRevokeSubjectLeavesOthersRecords(t *testing.T) {
+	shared := oidcsession.NewMemoryStore()
+	h := newHarness(t, setup{opts: []oidcsession.Option{oidcsession.WithStore(shared)}})
+	other := h.replica(setup{opts: []oidcsession.Option{oidcsession.WithStore(shared),
+		oidcsession.WithKeys([]byte("another hash key of 32 bytes!!!!"), []byte("another block k!"))}})
+	h.b.startSession()
+	other.b.startSession()
+	if r := h.b.post("/test/revoke?sub=user-1", nil); r.status != 200 || r.body != "1" {
+		t.Fatalf("revoke the subject: %d %s", r.status, r.body)
+	}
+	if r := other.b.get("/api/me", nil); r.status != 200 {
+		t.Fatalf("the other deployment's session: %d %s", r.status, r.body)
+	}
+}

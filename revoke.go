@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/oidcsession/oidcsession/internal/wire"
@@ -91,7 +93,11 @@ func (m *Middleware) endIndexed(ctx context.Context, index string, revoke bool) 
 	for _, rec := range recs {
 		s, _, err := m.storage.(*serverStorage).open(rec)
 		if err != nil {
-			_ = m.cfg.store.Delete(ctx, rec.ID)
+			// Not one of ours (another deployment sharing the store, or
+			// keys retired since): never delete what these keys cannot
+			// read; it expires with its own lifetime.
+			m.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "oidcsession: a stored session under this index does not open with these keys; left alone",
+				slog.String("index", strings.SplitN(index, ":", 2)[0]))
 			continue
 		}
 		if revoke {
