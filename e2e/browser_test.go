@@ -293,12 +293,21 @@ func (tb *tab) waitJS(cond string, within time.Duration) {
 	}
 }
 
+// emptied holds the artifacts directories emptied by this run, so a test's
+// directory holds only the screenshots of its latest run.
+var emptied sync.Map
+
 // screenshot saves the viewport as artifacts/<test>/<name>.png and logs the path.
 func (tb *tab) screenshot(name string) string {
 	tb.t.Helper()
 	var png []byte
 	tb.run(chromedp.CaptureScreenshot(&png))
 	dir := filepath.Join("artifacts", strings.ReplaceAll(tb.t.Name(), "/", "_"))
+	if _, done := emptied.LoadOrStore(dir, true); !done {
+		if err := os.RemoveAll(dir); err != nil {
+			tb.t.Fatal(err)
+		}
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		tb.t.Fatal(err)
 	}

@@ -6,18 +6,25 @@ import (
 	"encoding/json"
 	"html"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/oauth2"
+
 	"github.com/oidcsession/oidcsession"
 	"github.com/oidcsession/oidcsession/oidcsessiontest"
+	"github.com/oidcsession/oidcsession/redisstore"
 )
 
 // lockedBuffer collects the app's output from several goroutines.
@@ -397,4 +404,344 @@ func TestPromptForSection11Provider(t *testing.T) {
 			t.Fatalf("run: %v", err)
 		}
 	})
+}
+
+// post sends a form POST as the page's script does: same-origin, with the
+// CSRF header, asking for JSON; hdr adds or overrides headers.
+func (b *browser) post(path string, form url.Values, hdr http.Header) (*http.Response, string) {
+	b.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, b.base+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	req.Header.Set(oidcsession.CSRFHeader, "1")
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	return b.do(req)
+}
+
+// status is the status of a GET of path asking for JSON.
+func (b *browser) status(path string) int {
+	b.t.Helper()
+	resp, _ := b.get(path, "application/json")
+	return resp.StatusCode
+}
+
+// listed is one row of /app's "Your sessions" card.
+type listed struct {
+	id      string
+	current bool
+}
+
+var deviceRow = regexp.MustCompile(`<li class="device" data-session-id="([^"]+)"( data-current)?>`)
+
+// devices reads the "Your sessions" card of /app.
+func (b *browser) devices() []listed {
+	b.t.Helper()
+	resp, body := b.get("/app", pageAccept)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="device-list"`) {
+		b.t.Fatalf("/app has no device list: %d\n%s", resp.StatusCode, body)
+	}
+	var out []listed
+	for _, m := range deviceRow.FindAllStringSubmatch(body, -1) {
+		out = append(out, listed{m[1], m[2] != ""})
+	}
+	return out
+}
+
+// self returns the ID of the row marked "This device".
+func (b *browser) self() string {
+	b.t.Helper()
+	for _, d := range b.devices() {
+		if d.current {
+			return d.id
+		}
+	}
+	b.t.Fatal("no row is marked as this device")
+	return ""
+}
+
+// others returns the IDs of the rows not marked "This device", after
+// checking that exactly one row is.
+func others(t *testing.T, ds []listed) []string {
+	t.Helper()
+	var ids []string
+	current := 0
+	for _, d := range ds {
+		if d.current {
+			current++
+		} else {
+			ids = append(ids, d.id)
+		}
+	}
+	if current != 1 {
+		t.Fatalf("%d rows marked as this device: %v", current, ds)
+	}
+	return ids
+}
+
+// issuerOf reads the embedded provider's issuer from the app's log.
+func issuerOf(t *testing.T, out *lockedBuffer) string {
+	t.Helper()
+	m := regexp.MustCompile(`issuer=(http://\S+)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no issuer in the output:\n%s", out)
+	}
+	return m[1]
+}
+
+// testKeys is a fixed SESSION_KEYS, so a test can open the app's records.
+var testKeys = strings.Repeat("ab", 32) + ":" + strings.Repeat("cd", 32)
+
+// TestSessionsOnRedis runs the example with REDIS_URL on a redis-server of
+// its own: three browsers sign in as the same user; /app lists three
+// sessions, one marked as this device; a cross-origin POST and a POST
+// without the CSRF header are refused; a session of another user is
+// refused (and kept); signing out one device makes that browser's next
+// request 401 and leaves the others; "sign out other devices" ends the
+// rest.
+func TestSessionsOnRedis(t *testing.T) {
+	redisURL := startRedis(t)
+	base, out := startExample(t, map[string]string{"REDIS_URL": redisURL, "SESSION_KEYS": testKeys})
+	if !strings.Contains(out.String(), "sessions are kept in Redis") {
+		t.Fatalf("the output does not say where sessions are kept:\n%s", out)
+	}
+	a, b, c := newBrowser(t, base), newBrowser(t, base), newBrowser(t, base)
+	for _, br := range []*browser{a, b, c} {
+		if resp, _ := br.signIn(); resp.Request.URL.Path != "/app" {
+			t.Fatalf("sign-in ended at %s", resp.Request.URL)
+		}
+	}
+	if _, home := newBrowser(t, base).get("/", pageAccept); !strings.Contains(home, "The session lives in Redis") {
+		t.Errorf("home does not say sessions live in Redis")
+	}
+	// Each browser sees the same three sessions, with its own marked.
+	idA, idB, idC := a.self(), b.self(), c.self()
+	want := []string{idA, idB, idC}
+	slices.Sort(want)
+	if len(slices.Compact(slices.Clone(want))) != 3 {
+		t.Fatalf("three browsers, session IDs %v", want)
+	}
+	for _, br := range []*browser{a, b, c} {
+		ds := br.devices()
+		others(t, ds) // exactly one marked as this device
+		if !ds[0].current {
+			t.Errorf("this device is not listed first: %v", ds)
+		}
+		var ids []string
+		for _, d := range ds {
+			ids = append(ids, d.id)
+		}
+		slices.Sort(ids)
+		if !slices.Equal(ids, want) {
+			t.Fatalf("listed %v, want the three sessions %v", ids, want)
+		}
+	}
+
+	t.Run("cross-origin POST refused", func(t *testing.T) {
+		for name, hdr := range map[string]http.Header{
+			"Sec-Fetch-Site: cross-site": {"Sec-Fetch-Site": {"cross-site"}},
+			"a foreign Origin":           {"Sec-Fetch-Site": nil, "Origin": {"https://evil.example"}},
+			"no X-Session-Refresh":       {oidcsession.CSRFHeader: nil},
+		} {
+			for _, path := range []string{"/api/sessions/sign-out", "/api/sessions/sign-out-others"} {
+				resp, body := a.post(path, url.Values{"id": {idB}}, hdr)
+				if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, `"error":"csrf"`) {
+					t.Errorf("%s, %s: %d %s", path, name, resp.StatusCode, body)
+				}
+			}
+		}
+		if b.status("/api/me") != http.StatusOK || c.status("/api/me") != http.StatusOK {
+			t.Fatal("a refused POST ended a session")
+		}
+	})
+
+	t.Run("another user's session refused", func(t *testing.T) {
+		m2, id2 := otherUsersSession(t, redisURL)
+		resp, body := a.post("/api/sessions/sign-out", url.Values{"id": {id2}}, nil)
+		if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, `"error":"not_found"`) {
+			t.Fatalf("sign-out of user-2's session: %d %s", resp.StatusCode, body)
+		}
+		if got, err := m2.Sessions(context.Background(), "user-2"); err != nil || len(got) != 1 || got[0].ID != id2 {
+			t.Fatalf("user-2's sessions after the refused POST: %v, %v", got, err)
+		}
+		if resp, body := a.post("/api/sessions/sign-out", url.Values{}, nil); resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("no id: %d %s", resp.StatusCode, body)
+		}
+	})
+
+	t.Run("sign out one device", func(t *testing.T) {
+		resp, body := a.post("/api/sessions/sign-out", url.Values{"id": {idB}}, nil)
+		if resp.StatusCode != http.StatusOK || strings.TrimSpace(body) != `{"signed_out":1}` {
+			t.Fatalf("sign-out of b: %d %s", resp.StatusCode, body)
+		}
+		if resp, body := b.get("/api/me", "application/json"); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("b after its sign-out: %d %s", resp.StatusCode, body)
+		}
+		if a.status("/api/me") != http.StatusOK || c.status("/api/me") != http.StatusOK {
+			t.Fatal("signing out b ended another session")
+		}
+		if ids := others(t, a.devices()); !slices.Equal(ids, []string{idC}) {
+			t.Fatalf("after b's sign-out a lists %v, want [%s]", ids, idC)
+		}
+		if resp, _ := a.post("/api/sessions/sign-out", url.Values{"id": {idB}}, nil); resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("b's session signed out twice: %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("sign out other devices", func(t *testing.T) {
+		resp, body := a.post("/api/sessions/sign-out-others", nil, nil)
+		if resp.StatusCode != http.StatusOK || strings.TrimSpace(body) != `{"signed_out":1}` {
+			t.Fatalf("sign-out-others: %d %s", resp.StatusCode, body)
+		}
+		if c.status("/api/me") != http.StatusUnauthorized || a.status("/api/me") != http.StatusOK {
+			t.Fatal("after sign-out-others: c should be 401 and a 200")
+		}
+		if ds := a.devices(); len(ds) != 1 || !ds[0].current {
+			t.Fatalf("a lists %v, want only itself", ds)
+		}
+		_, app := a.get("/app", pageAccept)
+		if !strings.Contains(app, `<p class="muted" id="no-others">`) || !strings.Contains(app, `id="sign-out-others" type="button" data-needs-session hidden`) {
+			t.Fatalf("/app with no other device:\n%s", app)
+		}
+	})
+}
+
+// otherUsersSession starts a session of user-2, at a provider of its own,
+// in the example's Redis (same prefix and keys), as another deployment of
+// the app would, and returns a Middleware that reads it and its ID.
+func otherUsersSession(t *testing.T, redisURL string) (*oidcsession.Middleware, string) {
+	t.Helper()
+	op := oidcsessiontest.New(t, oidcsessiontest.Config{User: oidcsessiontest.User{Subject: "user-2"}})
+	provider, err := oidc.NewProvider(context.Background(), op.Issuer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { rdb.Close() })
+	st, err := redisstore.New(rdb, redisstore.WithPrefix(redisPrefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	keys, err := sessionKeys(testKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := oidcsession.New(provider, oauth2.Config{ClientID: op.ClientID(), ClientSecret: op.ClientSecret(), RedirectURL: "https://app2.example/cb"},
+		oidcsession.WithKeys(keys...), oidcsession.WithStore(st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := op.IssueTokens(oidcsessiontest.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := m.StartSession(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "https://app2.example/", nil), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, s.ID()
+}
+
+// TestBackChannelLogoutOnRedis: with REDIS_URL, signing out at the
+// embedded provider (its end_session endpoint, as another app of the same
+// provider would send the user there) makes the provider post a logout
+// token to /auth/backchannel-logout, and that browser's session ends at
+// once; a browser with another provider session keeps its own.
+func TestBackChannelLogoutOnRedis(t *testing.T) {
+	base, out := startExample(t, map[string]string{"REDIS_URL": startRedis(t)})
+	a, b := newBrowser(t, base), newBrowser(t, base)
+	a.signIn()
+	b.signIn()
+	if a.status("/api/me") != http.StatusOK || b.status("/api/me") != http.StatusOK {
+		t.Fatal("not signed in")
+	}
+	endSessionAtProvider(t, a, issuerOf(t, out))
+	if resp, body := a.get("/api/me", "application/json"); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "session_expired") {
+		t.Fatalf("a after the provider's logout: %d %s", resp.StatusCode, body)
+	}
+	if b.status("/api/me") != http.StatusOK {
+		t.Fatal("b's session ended with a's provider session")
+	}
+	if ds := b.devices(); len(ds) != 1 {
+		t.Fatalf("b lists %v, want only itself", ds)
+	}
+	if !strings.Contains(out.String(), "oidcsession: back-channel logout") {
+		t.Errorf("the app did not log the back-channel logout:\n%s", out)
+	}
+}
+
+// endSessionAtProvider signs b out at the provider directly, without the
+// app's sign-out: the provider ends b's provider session and posts a
+// logout token for it.
+func endSessionAtProvider(t *testing.T, b *browser, issuer string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, issuer+"/end_session", nil)
+	if resp, body := b.do(req); resp.StatusCode != http.StatusOK || !strings.Contains(body, "signed out of the test provider") {
+		t.Fatalf("end_session: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestCookieMode: without REDIS_URL the sessions card explains what
+// listing devices needs, the sign-out endpoints answer 501 no_store, and
+// back-channel logout still works: a session whose provider session ended
+// is refused at its next refresh (cookies cannot be revoked before).
+func TestCookieMode(t *testing.T) {
+	base, out := startExample(t, map[string]string{"OIDC_TEST_TOKEN_TTL": "2s"})
+	if !strings.Contains(out.String(), "REDIS_URL is not set: sessions are kept in sealed cookies") {
+		t.Fatalf("the output does not say where sessions are kept:\n%s", out)
+	}
+	a, b := newBrowser(t, base), newBrowser(t, base)
+	_, app := a.signIn()
+	b.signIn()
+	if !strings.Contains(app, `id="sessions-unlisted"`) || !strings.Contains(app, "REDIS_URL=redis://127.0.0.1:6379/0") || strings.Contains(app, `id="device-list"`) {
+		t.Fatalf("/app's sessions card in cookie mode:\n%s", app)
+	}
+	for _, path := range []string{"/api/sessions/sign-out", "/api/sessions/sign-out-others"} {
+		if resp, body := a.post(path, url.Values{"id": {"x"}}, nil); resp.StatusCode != http.StatusNotImplemented || !strings.Contains(body, `"error":"no_store"`) {
+			t.Errorf("%s in cookie mode: %d %s", path, resp.StatusCode, body)
+		}
+	}
+
+	endSessionAtProvider(t, a, issuerOf(t, out))
+	// Both tokens expire within 2 s; /app refreshes inline, and a's
+	// refresh finds its provider session logged out.
+	time.Sleep(2500 * time.Millisecond)
+	if resp, body := a.get("/app", "application/json"); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "session_expired") {
+		t.Fatalf("a after the provider's logout and its token's expiry: %d %s", resp.StatusCode, body)
+	}
+	if b.status("/app") != http.StatusOK {
+		t.Fatal("b's session ended with a's provider session")
+	}
+}
+
+// TestRedisURLErrors: a REDIS_URL that cannot be used stops the app at
+// start with an error that says why, and never repeats the password.
+func TestRedisURLErrors(t *testing.T) {
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nobody := closed.Addr().String()
+	closed.Close()
+	for _, tt := range []struct{ name, url, want string }{
+		{"not a URL", "redis://user:hunter2@[::1", "want redis://"},
+		{"another scheme", "https://user:hunter2@127.0.0.1/", "invalid URL scheme"},
+		{"a bad database", "redis://user:hunter2@127.0.0.1:6379/x", "invalid database"},
+		{"nobody listening", "redis://user:hunter2@" + nobody + "/0", "no answer from Redis at " + nobody},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"ADDR": "127.0.0.1:0", "OIDC_TEST_ADDR": "127.0.0.1:0", "REDIS_URL": tt.url}
+			err := run(context.Background(), func(k string) string { return env[k] }, io.Discard, nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("run: %v; want an error with %q and without the password", err, tt.want)
+			}
+		})
+	}
 }

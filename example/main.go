@@ -32,18 +32,34 @@
 //	                     embedded provider, else none (the session's own
 //	                     token, and the API expects the client ID as
 //	                     audience). The API needs JWT access tokens.
+//	REDIS_URL            keep sessions in Redis (redisstore) instead of
+//	                     cookies, e.g. redis://127.0.0.1:6379/0 (rediss:// for
+//	                     TLS; user and password in the URL): sessions can be
+//	                     revoked, and /app lists the user's devices with a
+//	                     sign-out for each; keys under "oidcsession-example:".
+//	                     Redis must answer at start. Default: cookies
 //
 // Routes: GET / (public), GET /app (HTML behind Require()), GET /api/me
 // (JSON behind Require(TryRefresh())), /api/orders/ (the orders API
 // through the package's proxy, behind Require(TryRefresh())), GET
 // /signed-out (where sign-out ends), the handlers at /auth/login, /auth/callback, /auth/refresh and
-// /auth/logout, the browser helper at /static/oidcsession/, the pages'
-// scripts at /static/, and, with the embedded provider only, POST
+// /auth/logout, POST /auth/backchannel-logout (OIDC Back-Channel Logout:
+// the provider posts a logout token when the user's provider session ends),
+// POST /api/sessions/sign-out (id=…: end one of the user's own sessions)
+// and POST /api/sessions/sign-out-others (every session of the user but
+// this one), both behind Require(TryRefresh()), same-origin and with
+// X-Session-Refresh: 1 (403 csrf otherwise), answering 501 no_store
+// without REDIS_URL, the browser helper at /static/oidcsession/, the
+// pages' scripts at /static/, and, with the embedded provider only, POST
 // /demo/outage (on=true|false) to make the provider answer every refresh
 // with 503 until switched back.
 //
-// Register BASE_URL/auth/callback as a redirect URI and
-// BASE_URL/signed-out as a post-logout redirect URI at the provider.
+// Register BASE_URL/auth/callback as a redirect URI,
+// BASE_URL/signed-out as a post-logout redirect URI and
+// BASE_URL/auth/backchannel-logout as the backchannel_logout_uri at the
+// provider. The embedded provider is registered with them: signing out
+// at it (its end_session endpoint) posts a logout token to the app, which
+// ends that sign-in's sessions (with cookies, at their next refresh).
 package main
 
 import (
@@ -95,16 +111,20 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	}
 
 	issuer, clientID, clientSecret := getenv("OIDC_ISSUER"), getenv("OIDC_CLIENT_ID"), getenv("OIDC_CLIENT_SECRET")
-	a := &app{}
+	a := &app{log: logger}
 	if issuer == "" {
 		ttl, err := tokenTTL(getenv("OIDC_TEST_TOKEN_TTL"))
 		if err != nil {
 			return err
 		}
+		// The provider posts logout tokens to this process's own listener,
+		// not to BASE_URL, which may be a proxy it cannot reach.
+		backChannel := "http://" + reachable(ln.Addr()) + backChannelPath
 		op, err := oidcsessiontest.Start(oidcsessiontest.Config{
-			Addr:                envOr(getenv, "OIDC_TEST_ADDR", "127.0.0.1:8081"),
-			AccessTokenLifetime: ttl,
-			LoginPage:           true,
+			Addr:                 envOr(getenv, "OIDC_TEST_ADDR", "127.0.0.1:8081"),
+			AccessTokenLifetime:  ttl,
+			LoginPage:            true,
+			BackChannelLogoutURI: backChannel,
 		})
 		if err != nil {
 			return fmt.Errorf("starting the embedded provider (OIDC_TEST_ADDR): %w", err)
@@ -113,7 +133,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		a.op, a.tokenTTL = op, ttl
 		issuer, clientID, clientSecret = op.Issuer(), op.ClientID(), op.ClientSecret()
 		logger.Info("OIDC_ISSUER is not set: using the embedded test provider, which signs in a test user after one click",
-			"issuer", issuer, "access_token_lifetime", ttl.String())
+			"issuer", issuer, "access_token_lifetime", ttl.String(), "backchannel_logout_uri", backChannel)
 	} else if getenv("OIDC_TEST_ADDR") != "" || getenv("OIDC_TEST_TOKEN_TTL") != "" {
 		logger.Warn("OIDC_TEST_ADDR and OIDC_TEST_TOKEN_TTL apply to the embedded provider only; ignored with OIDC_ISSUER")
 	}
@@ -139,6 +159,17 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	}
 	if p := getenv("OIDC_PROMPT"); p != "" {
 		opts = append(opts, oidcsession.WithPrompt(p))
+	}
+	if raw := getenv("REDIS_URL"); raw != "" {
+		st, closeStore, err := openRedis(ctx, raw, logger)
+		if err != nil {
+			return err
+		}
+		defer closeStore()
+		opts = append(opts, oidcsession.WithStore(st))
+		a.store = true
+	} else {
+		logger.Info("REDIS_URL is not set: sessions are kept in sealed cookies, which need no server state but cannot be listed or revoked")
 	}
 	if strings.HasPrefix(base, "http://") {
 		opts = append(opts, oidcsession.WithInsecureCookies())
@@ -187,6 +218,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	return nil
 }
 
+// backChannelPath is where the provider posts logout tokens; register
+// BASE_URL + backChannelPath as the client's backchannel_logout_uri.
+const backChannelPath = "/auth/backchannel-logout"
+
 // routes mounts the handlers as the README shows.
 func (a *app) routes() http.Handler {
 	m := a.m
@@ -195,6 +230,9 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /auth/callback", m.CallbackHandler())
 	mux.Handle("POST /auth/refresh", m.RefreshHandler())
 	mux.Handle("POST /auth/logout", m.LogoutHandler())
+	// Server to server: the provider's POST carries a signed logout token,
+	// not the user's cookies, so it needs no cross-origin check.
+	mux.Handle("POST "+backChannelPath, m.BackChannelLogoutHandler())
 	// Public pages: Optional lets visitors without a session in.
 	mux.Handle("GET /{$}", m.Require(oidcsession.Optional())(http.HandlerFunc(a.home)))
 	mux.Handle("GET /signed-out", m.Require(oidcsession.Optional())(http.HandlerFunc(a.signedOut)))
@@ -203,6 +241,10 @@ func (a *app) routes() http.Handler {
 	// The orders API, through the proxy: the browser never holds its token.
 	api, _ := url.Parse(a.ordersAPI.url)
 	mux.Handle("/api/orders/", m.Require(oidcsession.TryRefresh())(http.StripPrefix("/api/orders", m.Proxy(api, a.orders))))
+	// Signing out the user's other devices: state-changing, so same-origin
+	// only, checked before the session is even read.
+	mux.Handle("POST /api/sessions/sign-out", a.sameOrigin(m.Require(oidcsession.TryRefresh())(http.HandlerFunc(a.signOutDevice))))
+	mux.Handle("POST /api/sessions/sign-out-others", a.sameOrigin(m.Require(oidcsession.TryRefresh())(http.HandlerFunc(a.signOutOthers))))
 	// The browser helper, at content-hashed names, and the pages' own scripts.
 	mux.Handle("GET "+scriptBase, oidcsession.ScriptHandler())
 	mux.Handle("GET /static/app.js", serveStatic("app.js"))

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"html/template"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -23,6 +24,8 @@ type app struct {
 	ordersAPI *ordersAPI
 	op        *oidcsessiontest.Provider // the embedded provider; nil with a real one
 	tokenTTL  time.Duration             // the embedded provider's access-token lifetime
+	store     bool                      // sessions are kept in Redis (REDIS_URL), not in cookies
+	log       *slog.Logger
 }
 
 // importMap maps "oidcsession" to the helper's module with its integrity,
@@ -65,6 +68,7 @@ type page struct {
 	Embedded  bool
 	Issuer    string
 	TTL       string
+	Store     bool // sessions in Redis, not in cookies
 
 	// home
 	SignedIn bool
@@ -77,10 +81,11 @@ type page struct {
 	Claims    string // pretty JSON
 	UserInfo  string // pretty JSON, or "" when not fetched
 	Outage    bool
+	Devices   devices
 }
 
 func (a *app) page() page {
-	p := page{Classic: oidcsession.ClassicScript(), Embedded: a.op != nil}
+	p := page{Classic: oidcsession.ClassicScript(), Embedded: a.op != nil, Store: a.store}
 	if a.op != nil {
 		p.Issuer, p.TTL = a.op.Issuer(), a.tokenTTL.String()
 		p.Outage = a.op.RefreshOutage()
@@ -124,6 +129,7 @@ func (a *app) appPage(w http.ResponseWriter, r *http.Request) {
 	if ui != nil {
 		d.UserInfo = pretty(ui)
 	}
+	d.Devices = a.devicesOf(r.Context(), s)
 	render(w, "app", d)
 }
 
@@ -198,6 +204,7 @@ var pages = template.Must(template.New("").Parse(`
 <style nonce="{{.Nonce}}">
   :root { color-scheme: light dark; --accent: #2f6fde; --muted: #6b7280; --card: rgba(127,127,127,.08); --warn: rgba(234,179,8,.16); }
   @media (prefers-color-scheme: dark) { :root { --accent: #6d9bff; --muted: #a1a1aa; } }
+  [hidden] { display: none !important; } /* .btn's display must not undo the attribute */
   body { font: 16px/1.55 system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 46rem; margin: 0 auto; padding: 1.5rem 1.25rem; }
   header { display: flex; justify-content: space-between; align-items: center; gap: 1rem; margin-bottom: 1.25rem; }
   header a { color: inherit; text-decoration: none; font-weight: 600; }
@@ -219,6 +226,13 @@ var pages = template.Must(template.New("").Parse(`
   #ended { border: 2px solid var(--accent); }
   label input { margin: 0 .4rem 0 0; vertical-align: middle; }
   #api { white-space: pre-wrap; overflow-wrap: anywhere; }
+  .devices { list-style: none; padding: 0; margin: 0 0 1rem; }
+  .device { display: flex; justify-content: space-between; align-items: center; gap: .75rem; flex-wrap: wrap;
+            padding: .75rem 0; border-top: 1px solid rgba(127,127,127,.25); }
+  .device:first-child { border-top: 0; }
+  .device-text { min-width: 0; overflow-wrap: anywhere; }
+  .badge { display: inline-block; font-size: .75rem; font-weight: 600; padding: .1rem .5rem; border-radius: 999px;
+           background: var(--accent); color: #fff; vertical-align: .1em; }
 </style>
 </head><body>
 <header><a href="/">oidcsession example</a><nav class="row"><a class="btn secondary" href="/app">App</a></nav></header>
@@ -238,7 +252,7 @@ var pages = template.Must(template.New("").Parse(`
 {{else}}
   <div class="card">
     <h1>Hello</h1>
-    <p>You are not signed in. The session lives in sealed cookies; expired access tokens are refreshed for you.</p>
+    <p>You are not signed in. {{if .Store}}The session lives in Redis, and your browser holds a sealed reference to it{{else}}The session lives in sealed cookies{{end}}; expired access tokens are refreshed for you.</p>
     <div class="row"><a class="btn" href="/auth/login?return_to=/app">Sign in</a></div>
   </div>
 {{end}}
@@ -277,6 +291,34 @@ var pages = template.Must(template.New("").Parse(`
       <button class="btn secondary" id="signout" type="button" data-needs-session>Sign out</button>
     </div>
     <pre id="api" role="status" hidden></pre>
+  </div>
+  <div class="card" id="sessions">
+    <h2>Your sessions</h2>
+  {{- with .Devices}}
+  {{- if not .Listable}}
+    <p id="sessions-unlisted">This app keeps sessions in sealed cookies, in each browser: the server holds nothing it could list,
+    and a device cannot be signed out from here. Listing your devices, with a sign-out for each, needs sessions kept on
+    the server (a Store): start the app with <code>REDIS_URL=redis://127.0.0.1:6379/0</code>.</p>
+  {{- else if .Problem}}
+    <p role="alert">{{.Problem}}</p>
+  {{- else}}
+    <p class="muted">Where you are signed in to this app. Signing out a device ends its session at once and revokes its refresh token at the provider.</p>
+    <ul class="devices" id="device-list">
+    {{- range .List}}
+      <li class="device" data-session-id="{{.ID}}"{{if .Current}} data-current{{end}}>
+        <div class="device-text">
+          <strong>{{.UserAgent}}</strong>{{if .Current}} <span class="badge">This device</span>{{end}}
+          <div class="muted">Signed in <time datetime="{{.Created.ISO}}">{{.Created.Text}}</time>
+          {{- if .LastSeen.ISO}} · last seen <time datetime="{{.LastSeen.ISO}}">{{.LastSeen.Text}}</time>{{end}}</div>
+        </div>
+        <button class="btn secondary" type="button" data-sign-out data-needs-session>Sign out</button>
+      </li>
+    {{- end}}
+    </ul>
+    <p class="muted" id="no-others"{{if .Others}} hidden{{end}}>No other device is signed in.</p>
+    <div class="row"><button class="btn secondary" id="sign-out-others" type="button" data-needs-session{{if not .Others}} hidden{{end}}>Sign out other devices</button></div>
+  {{- end}}
+  {{- end}}
   </div>
   <div class="card"><h2>Activity</h2><ol id="log" reversed></ol></div>
   <div class="card"><h2>ID token claims</h2><pre id="claims">{{.Claims}}</pre></div>

@@ -163,14 +163,93 @@ onSessionChange((e) => {
   }
 });
 
-$("call").addEventListener("click", callAPI);
-$("orders").addEventListener("click", callOrders);
-$("refresh").addEventListener("click", refreshNow);
-$("signout").addEventListener("click", async () => {
+/** Signs this browser out, here and at the provider (the helper tells the other tabs). */
+async function signOutHere() {
   stopSchedule();
   const out = await signOut().catch(() => null);
   if (!out || !out.ok) show("Sign-out failed" + (out ? ` (${out.status})` : "") + ".");
-});
+}
+
+// --- Your sessions: the user's devices (listed with REDIS_URL) ---------------
+
+/** Shows the card's times in the browser's time zone. */
+for (const t of document.querySelectorAll("#sessions time[datetime]")) {
+  const ms = Date.parse(t.getAttribute("datetime"));
+  if (!Number.isNaN(ms)) t.textContent = new Date(ms).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+}
+
+/** Updates the "other devices" parts of the card after rows went away. */
+function othersChanged() {
+  const others = document.querySelectorAll("#device-list li:not([data-current])").length;
+  $("sign-out-others").hidden = others === 0;
+  $("no-others").hidden = others !== 0;
+}
+
+/**
+ * POSTs to one of the app's session endpoints: same-origin, with the CSRF
+ * header the server requires, through sessionFetch (an expired access
+ * token is renewed and the request retried once).
+ */
+async function postSessions(path, form) {
+  try {
+    const res = await api(path, {
+      method: "POST",
+      headers: { "X-Session-Refresh": "1", Accept: "application/json" },
+      body: new URLSearchParams(form),
+    });
+    return { res, body: await res.json().catch(() => ({})) };
+  } catch {
+    show("The server could not be reached.");
+    return null;
+  }
+}
+
+async function signOutDevice(li, button) {
+  const name = li.querySelector("strong").textContent;
+  button.disabled = true;
+  const out = await postSessions("/api/sessions/sign-out", { id: li.dataset.sessionId });
+  if (out && (out.res.ok || out.res.status === 404)) {
+    li.remove();
+    othersChanged();
+    log(out.res.ok ? `Signed out a device (${name})` : `That device (${name}) was signed out already`);
+    return;
+  }
+  if (ended) return; // this session is over: the card above says so
+  button.disabled = false;
+  if (out) show(`${out.res.status}: ${out.body.error_description || out.body.error || "the sign-out failed"}`);
+}
+
+const deviceList = $("device-list");
+if (deviceList) {
+  deviceList.addEventListener("click", (e) => {
+    const button = e.target.closest("button[data-sign-out]");
+    if (!button || button.disabled) return;
+    const li = button.closest("li");
+    if ("current" in li.dataset) signOutHere();
+    else signOutDevice(li, button);
+  });
+  $("sign-out-others").addEventListener("click", async (e) => {
+    const button = e.currentTarget;
+    button.disabled = true;
+    const out = await postSessions("/api/sessions/sign-out-others", {});
+    if (ended) return;
+    button.disabled = false;
+    if (!out) return;
+    const { res, body } = out;
+    if (res.ok) {
+      for (const li of document.querySelectorAll("#device-list li:not([data-current])")) li.remove();
+      othersChanged();
+      log(`Signed out ${body.signed_out} other device${body.signed_out === 1 ? "" : "s"}`);
+    } else {
+      show(`${res.status}: ${body.error_description || body.error || "the sign-out failed"}`);
+    }
+  });
+}
+
+$("call").addEventListener("click", callAPI);
+$("orders").addEventListener("click", callOrders);
+$("refresh").addEventListener("click", refreshNow);
+$("signout").addEventListener("click", signOutHere);
 $("auto").addEventListener("change", (e) => (e.target.checked ? startSchedule() : stopSchedule()));
 
 const outage = $("outage");
