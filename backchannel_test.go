@@ -1,8 +1,10 @@
 package oidcsession_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -289,5 +291,56 @@ func TestRevokeSubjectLeavesOthersRecords(t *testing.T) {
 	}
 	if r := other.b.get("/api/me", nil); r.status != 200 {
 		t.Fatalf("the other deployment's session: %d %s", r.status, r.body)
+	}
+}
+
+// TestRevokeSessionOf: a user can end only their own sessions; with
+// cookies it needs a Store.
+func TestRevokeSessionOf(t *testing.T) {
+	h := newHarness(t, setup{opts: []oidcsession.Option{oidcsession.WithStore(oidcsession.NewMemoryStore())}})
+	h.b.startSession()
+	id := h.b.me().ID
+	ctx := context.Background()
+	if err := h.m.RevokeSessionOf(ctx, "someone-else", id); !errors.Is(err, oidcsession.ErrNotFound) {
+		t.Fatalf("another subject's session: %v", err)
+	}
+	if r := h.b.get("/api/me", nil); r.status != 200 {
+		t.Fatalf("the session after a refused revocation: %d", r.status)
+	}
+	if err := h.m.RevokeSessionOf(ctx, "user-1", id); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.b.get("/api/me", nil); r.status != 401 {
+		t.Fatalf("the session after its owner revoked it: %d", r.status)
+	}
+	if err := h.m.RevokeSessionOf(ctx, "user-1", id); !errors.Is(err, oidcsession.ErrNotFound) {
+		t.Fatalf("an ended session: %v", err)
+	}
+	c := newHarness(t, setup{})
+	if err := c.m.RevokeSessionOf(ctx, "user-1", "x"); !errors.Is(err, oidcsession.ErrNoStore) {
+		t.Fatalf("cookies: %v", err)
+	}
+}
+
+// TestCheckCSRF: an application's own endpoint gets the refresh
+// endpoint's defence.
+func TestCheckCSRF(t *testing.T) {
+	h := newHarness(t, setup{})
+	for _, tt := range []struct {
+		name string
+		hdr  http.Header
+		ok   bool
+	}{
+		{"same origin with the header", http.Header{"Sec-Fetch-Site": {"same-origin"}, oidcsession.CSRFHeader: {"1"}}, true},
+		{"no header", http.Header{"Sec-Fetch-Site": {"same-origin"}}, false},
+		{"cross-site", http.Header{"Sec-Fetch-Site": {"cross-site"}, oidcsession.CSRFHeader: {"1"}}, false},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/mine", nil)
+		for k, v := range tt.hdr {
+			r.Header[k] = v
+		}
+		if err := h.m.CheckCSRF(r); (err == nil) != tt.ok || (err != nil && !errors.Is(err, oidcsession.ErrCSRF)) {
+			t.Errorf("%s: %v", tt.name, err)
+		}
 	}
 }

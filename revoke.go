@@ -46,6 +46,31 @@ func (m *Middleware) Sessions(ctx context.Context, subject string) ([]SessionInf
 	return out, nil
 }
 
+// RevokeSessionOf ends session id only if it is one of subject's: what a
+// "sign out this device" endpoint needs, so that a user who sends another
+// user's session ID ends nothing. It returns ErrNotFound for an ID that is
+// not subject's (or has ended already), and needs a Store (ErrNoStore
+// with cookies, whose owners cannot be looked up).
+func (m *Middleware) RevokeSessionOf(ctx context.Context, subject, id string) error {
+	st, ok := m.storage.(*serverStorage)
+	if !ok {
+		return ErrNoStore
+	}
+	rec, err := m.cfg.store.Get(ctx, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return ErrNotFound
+	case err != nil:
+		return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+	}
+	s, _, err := st.open(rec)
+	if err != nil || s.d.Subject != subject {
+		return ErrNotFound
+	}
+	m.signOut(ctx, s)
+	return nil
+}
+
 // RevokeSession ends session id: its refresh token is revoked at the
 // provider and, with a Store, its record deleted, so every replica refuses
 // it at once (within the Store's one-second bound). With cookies, which

@@ -81,16 +81,13 @@ func (a *app) devicesOf(ctx context.Context, s *oidcsession.Session) devices {
 }
 
 // sameOrigin refuses a state-changing request that is not from one of the
-// app's own pages, as the package's refresh and sign-out endpoints do: Go's
-// cross-origin protection (Sec-Fetch-Site, else Origin against Host) and
-// the header X-Session-Refresh: 1, which no form can send and no other
-// origin can add without a CORS preflight this app never grants. It
-// answers 403 {"error":"csrf"}.
+// app's own pages with the package's own defence (CheckCSRF: Go's
+// cross-origin protection and the header X-Session-Refresh: 1), answered
+// 403 {"error":"csrf"}.
 func (a *app) sameOrigin(h http.Handler) http.Handler {
-	cop := http.NewCrossOriginProtection()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := cop.Check(r); err != nil || r.Header.Get(oidcsession.CSRFHeader) != "1" {
-			a.m.WriteError(w, r, oidcsession.ErrCSRF)
+		if err := a.m.CheckCSRF(r); err != nil {
+			a.m.WriteError(w, r, err)
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -98,12 +95,12 @@ func (a *app) sameOrigin(h http.Handler) http.Handler {
 }
 
 // signOutDevice is POST /api/sessions/sign-out (form field id): it ends one
-// of the signed-in user's own sessions with RevokeSession, which revokes
+// of the signed-in user's own sessions with RevokeSessionOf, which revokes
 // its refresh token at the provider and deletes it from the store, so the
 // device's next request is refused on every replica. An id that is not
 // one of this user's sessions (another user's, an ended one, or none)
-// answers 404 and ends nothing: the check is against Sessions(subject),
-// never the id alone.
+// answers 404 and ends nothing: RevokeSessionOf checks the owner, never
+// the id alone.
 func (a *app) signOutDevice(w http.ResponseWriter, r *http.Request) {
 	s, ok := oidcsession.FromContext(r.Context())
 	if !ok {
@@ -116,17 +113,12 @@ func (a *app) signOutDevice(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, apiError{"invalid_request", "the form field id names the session to sign out"})
 		return
 	}
-	own, err := a.m.Sessions(r.Context(), s.Subject())
-	if err != nil {
-		a.sessionsFailed(w, r, err)
-		return
-	}
-	if !slices.ContainsFunc(own, func(i oidcsession.SessionInfo) bool { return i.ID == id }) {
+	switch err := a.m.RevokeSessionOf(r.Context(), s.Subject(), id); {
+	case errors.Is(err, oidcsession.ErrNotFound):
 		writeJSON(w, http.StatusNotFound, apiError{"not_found", "you have no session with that id; it may have ended already"})
 		return
-	}
-	if err := a.m.RevokeSession(r.Context(), id); err != nil {
-		a.m.WriteError(w, r, err)
+	case err != nil:
+		a.sessionsFailed(w, r, err)
 		return
 	}
 	a.log.InfoContext(r.Context(), "signed out one of a user's devices", "subject", s.Subject(), "this_device", id == s.ID())
