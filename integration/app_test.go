@@ -11,6 +11,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -24,30 +27,57 @@ import (
 
 // appSpec describes the app one test runs.
 type appSpec struct {
-	role   string   // the client, by role; default "basic"
+	// role is the client, by role; default "basic". "backchannel" is the
+	// client whose back-channel logout URI is this app's handler
+	// (oidc-provider only).
+	role   string
 	scopes []string // default openid profile email offline_access
 	// noConsentPrompt leaves out WithPrompt("consent"), which the apps
 	// otherwise send where the provider grants offline_access only with it.
 	noConsentPrompt bool
-	opts            []oidcsession.Option
+	// mount adds the test's own routes to the app's mux.
+	mount func(mux *http.ServeMux, m *oidcsession.Middleware)
+	// cookieName is the session cookie's name (WithCookieName); default
+	// "oidcsession". Apps that one browser uses at once need their own:
+	// cookies are shared across the ports of 127.0.0.1.
+	cookieName string
+	opts       []oidcsession.Option
 }
 
 // app is a web app using oidcsession, on one of the registered slots.
 type app struct {
-	t    *testing.T
-	p    *provider
-	c    clientReg
-	m    *oidcsession.Middleware
-	base string
+	t          *testing.T
+	p          *provider
+	c          clientReg
+	m          *oidcsession.Middleware
+	base       string
+	cookieName string
+
+	mu             sync.Mutex
+	logoutTokens   []string // the logout tokens the back-channel handler received, in order
+	logoutStatuses []int    // and what it answered
 }
+
+// backchannelPath is where every app mounts the package's back-channel
+// logout handler.
+const backchannelPath = "/auth/backchannel-logout"
+
+// backchannelRole is the client whose back-channel logout URI is the
+// handler of the app on slot s.
+func backchannelRole(s *slot) string { return "backchannel-" + strconv.Itoa(s.index) }
 
 // newApp starts an app for user u at provider p: the package's handlers
 // mounted as its README shows, and a few test endpoints that report the
 // session (never a token: hashes and decoded claims only).
 func newApp(t *testing.T, p *provider, u user, spec appSpec) *app {
 	t.Helper()
-	if spec.role == "" {
+	mux := http.NewServeMux()
+	s := takeSlot(t, mux)
+	switch spec.role {
+	case "":
 		spec.role = "basic"
+	case "backchannel":
+		spec.role = backchannelRole(s)
 	}
 	c, ok := p.clients[spec.role]
 	if !ok {
@@ -56,10 +86,10 @@ func newApp(t *testing.T, p *provider, u user, spec appSpec) *app {
 	if spec.scopes == nil {
 		spec.scopes = []string{oidc.ScopeOpenID, "profile", "email", oidc.ScopeOfflineAccess}
 	}
-	a := &app{t: t, p: p, c: c}
-	mux := http.NewServeMux()
-	s := takeSlot(t, mux)
-	a.base = s.base
+	if spec.cookieName == "" {
+		spec.cookieName = "oidcsession"
+	}
+	a := &app{t: t, p: p, c: c, base: s.base, cookieName: spec.cookieName}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -76,6 +106,10 @@ func newApp(t *testing.T, p *provider, u user, spec appSpec) *app {
 		// made before anyone signed in (prompt=none answered
 		// login_required); it also fills in the username field.
 		oidcsession.WithAuthParams(map[string]string{"login_hint": u.login}),
+		oidcsession.WithCookieName(spec.cookieName),
+	}
+	if p.name == "dex" {
+		opts = append(opts, oidcsession.WithHTTPClient(&http.Client{Transport: dexWire{account: u.name}}))
 	}
 	if p.consentForOffline && !spec.noConsentPrompt {
 		opts = append(opts, oidcsession.WithPrompt("consent"))
@@ -97,6 +131,7 @@ func newApp(t *testing.T, p *provider, u user, spec appSpec) *app {
 	mux.Handle("GET /auth/callback", m.CallbackHandler())
 	mux.Handle("POST /auth/refresh", m.RefreshHandler())
 	mux.Handle("POST /auth/logout", m.LogoutHandler())
+	mux.Handle("POST "+backchannelPath, a.tapLogoutTokens(m.BackChannelLogoutHandler()))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "home")
 	})
@@ -125,7 +160,55 @@ func newApp(t *testing.T, p *provider, u user, spec appSpec) *app {
 		s, err := m.RefetchUserInfo(w, r)
 		writeJSON(w, outcome(s, err))
 	})))
+	// Token behind Require, for the resource and scopes in the query
+	// (none: the session's own token); it reports the token (a hash and
+	// its claims, never the token) and the session it left.
+	mux.Handle("GET /api/token", m.Require()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		tok, err := m.Token(w, r, oidcsession.TokenRequest{Resource: q.Get("resource"), Scopes: q["scope"]})
+		s, _ := oidcsession.FromContext(r.Context())
+		res := tokenResult{result: outcome(s, err)}
+		if tok != nil {
+			res.Token = describeToken(tok.AccessToken)
+		}
+		writeJSON(w, res)
+	})))
+	if spec.mount != nil {
+		spec.mount(mux, m)
+	}
 	return a
+}
+
+// tapLogoutTokens keeps the logout tokens the provider posts to h, and
+// h's answers, so tests can replay them.
+func (a *app) tapLogoutTokens(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok := r.PostFormValue("logout_token") // parsed once: h reads the same form
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		a.logoutTokens = append(a.logoutTokens, tok)
+		a.logoutStatuses = append(a.logoutStatuses, rec.status)
+	})
+}
+
+// received returns the logout tokens the app's handler got, and its
+// answers.
+func (a *app) received() ([]string, []int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.logoutTokens), slices.Clone(a.logoutStatuses)
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
 }
 
 // session is what the test endpoints report about a session.
@@ -140,23 +223,57 @@ type session struct {
 	IDTokenAlg      string         `json:"id_token_alg"`
 	IDClaims        map[string]any `json:"id_token_claims"`
 	UserInfo        map[string]any `json:"userinfo"`
+	// Resources are the tokens the session keeps beside its own (Token,
+	// RefreshSession with a resource), without their values.
+	Resources []resourceInfo `json:"resources"`
+}
+
+// resourceInfo is one of Session.Tokens beside the session's own.
+type resourceInfo struct {
+	Resource  string    `json:"resource"`
+	Scope     string    `json:"scope"` // as granted
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// token is what the test endpoints report about an access token.
+type token struct {
+	Hash   string         `json:"sha256"` // a prefix of the hash: tells tokens apart
+	Claims map[string]any `json:"claims"` // when it is a JWT
+}
+
+func describeToken(tok string) *token {
+	sum := sha256.Sum256([]byte(tok))
+	t := &token{Hash: hex.EncodeToString(sum[:6])}
+	t.Claims, _ = jwtPart(tok, 1)
+	return t
+}
+
+// tokenResult is what /api/token answers: the token, and the session and
+// error as /api/refresh-options reports them.
+type tokenResult struct {
+	result
+	Token *token `json:"token"`
 }
 
 func describe(s *oidcsession.Session) *session {
 	if s == nil {
 		return nil
 	}
-	at := s.AccessToken()
-	sum := sha256.Sum256([]byte(at))
+	at := describeToken(s.AccessToken())
 	d := &session{
 		Subject:         s.Subject(),
 		ExpiresAt:       s.Expiry(),
 		CreatedAt:       s.CreatedAt(),
 		HasRefreshToken: s.HasRefreshToken(),
 		Scope:           s.Scope(),
-		AccessToken:     hex.EncodeToString(sum[:6]),
+		AccessToken:     at.Hash,
+		AccessClaims:    at.Claims,
 	}
-	d.AccessClaims, _ = jwtPart(at, 1)
+	for _, ti := range s.Tokens() {
+		if !ti.Primary {
+			d.Resources = append(d.Resources, resourceInfo{Resource: ti.Resource, Scope: ti.Scope, ExpiresAt: ti.Expiry})
+		}
+	}
 	if h, ok := jwtPart(s.IDToken(), 0); ok {
 		d.IDTokenAlg, _ = h["alg"].(string)
 	}
@@ -245,6 +362,30 @@ func (a *app) me(b *browser) (*session, *response) {
 	return &s, r
 }
 
+// token asks the app for its access token for resource ("": the
+// session's own) through Token, with a JSON Accept header.
+func (a *app) token(b *browser, resource string) (tokenResult, *response) {
+	a.t.Helper()
+	r := b.fetch(http.MethodGet, a.base+"/api/token?resource="+url.QueryEscape(resource), nil)
+	var res tokenResult
+	if r.status == http.StatusOK {
+		r.json(a.t, &res)
+	}
+	return res, r
+}
+
+// sessionCookies returns b's cookies of a's session (the cookie and its
+// chunks), for replaying them later.
+func (a *app) sessionCookies(b *browser) []*http.Cookie {
+	var out []*http.Cookie
+	for _, c := range b.cookies(a.base) {
+		if c.Name == a.cookieName || strings.HasPrefix(c.Name, a.cookieName+".") {
+			out = append(out, &http.Cookie{Name: c.Name, Value: c.Value, Path: "/"})
+		}
+	}
+	return out
+}
+
 // testLogger sends the package's log to the test's output, until the test
 // ends: a detached grant may log after that.
 func testLogger(t *testing.T) *slog.Logger {
@@ -272,6 +413,14 @@ func (w *testWriter) stop() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.done = true
+}
+
+// beforeRefreshWindow reports whether the access token that expires at
+// exp is still outside the package's refresh window (a quarter of the
+// providers' token lifetime before expiry), so a request is served
+// without a refresh.
+func beforeRefreshWindow(exp time.Time) bool {
+	return time.Now().Before(exp.Add(-tokenLifetime * time.Second / 4))
 }
 
 // waitUntilExpired sleeps until the access token that expires at exp has

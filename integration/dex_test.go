@@ -1,14 +1,21 @@
 package integration
 
 import (
+	"bytes"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -143,8 +150,8 @@ type dexLine struct {
 // sign-in, and at debug level a "saved connector data" line per successful
 // refresh grant (Dex updates the user's offline session on every refresh,
 // including reuse within its reuse interval, and on nothing else). Dex
-// logs refused refresh tokens ("refresh token claimed twice") without the
-// user, so those are counted with dexRefusals instead.
+// logs a refused refresh token ("refresh token claimed twice") with the
+// token's ID but not the user: dexRefusals attributes those.
 func dexCounts(log *lineLog, u user) counts {
 	c := counts{Consumed: -1, Revoked: -1, EndSessions: -1, Backchannel: -1, SilentOK: -1}
 	for _, line := range log.Lines()[u.since:] {
@@ -163,15 +170,62 @@ func dexCounts(log *lineLog, u user) counts {
 }
 
 // dexRefusals counts Dex's "refresh token claimed twice" lines logged
-// since the log had from lines: Dex's only record of a spent refresh
-// token being presented again.
-func dexRefusals(log *lineLog, from int) int {
+// since the log had from lines about refresh tokens u's apps presented:
+// Dex's only record of a spent refresh token being presented again.
+func dexRefusals(log *lineLog, from int, u user) int {
 	n := 0
 	for _, line := range log.Lines()[from:] {
-		var l dexLine
+		var l struct {
+			Msg     string `json:"msg"`
+			TokenID string `json:"token_id"`
+		}
 		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "refresh token claimed twice" {
-			n++
+			if owner, _ := dexTokenOwners.Load(l.TokenID); owner == u.name {
+				n++
+			}
 		}
 	}
 	return n
+}
+
+// dexTokenOwners maps the ID of every refresh token an app presented to
+// Dex to the account it was for.
+var dexTokenOwners sync.Map
+
+// dexWire is an app's HTTP client transport at Dex: it notes which
+// account each refresh token the app presents belongs to (by its ID, as
+// Dex logs it), so dexRefusals counts each test's own refusals while
+// tests run in parallel. It changes nothing it sends.
+type dexWire struct{ account string }
+
+func (d dexWire) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/token") && req.Body != nil {
+		body, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		if form, err := url.ParseQuery(string(body)); err == nil && form.Get("grant_type") == "refresh_token" {
+			if id := dexRefreshID(form.Get("refresh_token")); id != "" {
+				dexTokenOwners.Store(id, d.account)
+			}
+		}
+		req = req.Clone(req.Context())
+		req.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// dexRefreshID reads the ID out of a Dex refresh token: base64url of a
+// protobuf message whose field 1 is the ID (dex server/internal).
+func dexRefreshID(tok string) string {
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil || len(b) < 2 || b[0] != 0x0a {
+		return ""
+	}
+	n, k := binary.Uvarint(b[1:])
+	if k <= 0 || n > uint64(len(b)-1-k) {
+		return ""
+	}
+	return string(b[1+k : 1+k+int(n)])
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -67,9 +68,10 @@ func exampleReads(t *testing.T, name string) bool {
 }
 
 // The example program, as a user runs it against their provider: only the
-// documented OIDC_* variables, BASE_URL, ADDR and SESSION_KEYS. Checked at
-// the HTTP level: sign in through the provider's pages, the page and the
-// JSON API, a session that outlives its access token, sign-out.
+// documented OIDC_* variables, API_RESOURCE, BASE_URL, ADDR and
+// SESSION_KEYS. Checked at the HTTP level: sign in through the provider's
+// pages, the page and the JSON API, a session that outlives its access
+// token, the orders API through the example's proxy, sign-out.
 func TestExample(t *testing.T) {
 	forEachProvider(t, func(t *testing.T, p *provider) {
 		bin := buildExample(t)
@@ -77,11 +79,20 @@ func TestExample(t *testing.T) {
 		c := p.clients["basic"]
 		addr := exampleAddrs[p.name]
 		base := "http://" + addr
+		// The orders API behind the example's proxy takes tokens for its
+		// resource where the provider has resource indicators (the
+		// sign-in asks for its scope, so the grant holds it), else the
+		// session's own token with the client as audience (Dex's are JWTs).
+		scopes, resource, audience := "openid profile email offline_access", "", c.id
+		if p.resourceIndicators {
+			scopes, resource, audience = scopes+" "+ordersScope, ordersResource, ordersResource
+		}
 		env := []string{
 			"OIDC_ISSUER=" + p.issuer,
 			"OIDC_CLIENT_ID=" + c.id,
 			"OIDC_CLIENT_SECRET=" + c.secret,
-			"OIDC_SCOPES=openid profile email offline_access",
+			"OIDC_SCOPES=" + scopes,
+			"API_RESOURCE=" + resource,
 			"BASE_URL=" + base,
 			"ADDR=" + addr,
 			"SESSION_KEYS=" + hex.EncodeToString(randomBytes(32)) + ":" + hex.EncodeToString(randomBytes(32)),
@@ -151,9 +162,26 @@ func TestExample(t *testing.T) {
 		if r := b.fetch(http.MethodGet, base+"/api/me", nil); r.status != http.StatusOK {
 			t.Fatalf("GET /api/me after renewal: %s", r)
 		}
+		grants := p.counts(t, u).RefreshGrants
+		r = b.fetch(http.MethodGet, base+"/api/orders/", nil)
+		var orders struct {
+			API      string   `json:"api"`
+			Subject  string   `json:"subject"`
+			Audience []string `json:"audience"`
+		}
+		if r.status != http.StatusOK {
+			t.Fatalf("GET /api/orders/ through the example's proxy: %s", r)
+		}
+		r.json(t, &orders)
+		if orders.API != "orders" || orders.Subject != me.Sub || !slices.Contains(orders.Audience, audience) {
+			t.Errorf("the orders API answered %s; want the caller's orders for %s with a token for %s", r.body, me.Sub, audience)
+		}
+		if got, want := p.counts(t, u).RefreshGrants, grants+map[bool]int{true: 1}[p.resourceIndicators]; got != want {
+			t.Errorf("provider counted %d refresh grants after the API call, want %d (one for the resource's token where there is one)", got, want)
+		}
 
 		r = b.submitLogout(base)
-		if r.status != http.StatusOK || r.url.String() != base+"/" {
+		if r.status != http.StatusOK || r.url.String() != base+"/signed-out" {
 			t.Fatalf("sign-out through the example: %s", r)
 		}
 		if r := b.fetch(http.MethodGet, base+"/api/me", nil); r.status != http.StatusUnauthorized {

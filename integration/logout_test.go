@@ -13,8 +13,10 @@ import (
 // provider's session and comes back to the post-logout URI.
 //
 // oidc-provider: the grant is revoked, its session ends (a following
-// prompt=none answers login_required), it delivers a back-channel logout
-// token, and a copy of the old cookie cannot be refreshed any more.
+// prompt=none answers login_required), and a copy of the old cookie cannot
+// be refreshed any more: the provider refuses the revoked token. (This
+// client has no back-channel logout URI; with one, the package refuses the
+// copy itself: see TestBackChannelLogout.)
 // Dex has neither revocation nor end_session: sign-out clears the app's
 // cookies and lands on the post-logout URI, and a copy of the old cookie
 // can still be refreshed until its refresh token expires.
@@ -49,10 +51,6 @@ func TestLogout(t *testing.T) {
 		if p.endSession {
 			if !slices.Equal(b.pages, []string{"logout"}) || c.EndSessions != 1 {
 				t.Errorf("provider pages %v, %d sessions ended; want its sign-out confirmation and 1", b.pages, c.EndSessions)
-			}
-			if c.Backchannel != 1 || backchannel.received(first.Subject) != 1 {
-				t.Errorf("back-channel logout: provider delivered %d, receiver got %d for %s; want 1 and 1",
-					c.Backchannel, backchannel.received(first.Subject), first.Subject)
 			}
 			// The provider's session is over: prompt=none cannot sign in.
 			b.pages = nil

@@ -46,8 +46,6 @@ var (
 	// exampleAddrs are the addresses `go run ./example` listens on, one per
 	// provider, registered too.
 	exampleAddrs = map[string]string{}
-	// backchannel receives oidc-provider's back-channel logout tokens.
-	backchannel *logoutReceiver
 )
 
 // providerNames is the order tests run the providers in.
@@ -88,11 +86,6 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer stopSlots()
-	if backchannel, err = startLogoutReceiver(); err != nil {
-		fmt.Fprintln(os.Stderr, "integration:", err)
-		return 1
-	}
-	defer backchannel.close()
 	for _, name := range providerNames {
 		port, err := freePort()
 		if err != nil {
@@ -239,9 +232,13 @@ type counts struct {
 	Revoked       int      // grants (token families) revoked, by reuse detection or revocation
 	RevokedBy     []string // the route that revoked each: "token" (reuse), "revocation"
 	EndSessions   int      // provider sessions ended (RP-initiated logout)
-	Backchannel   int      // back-channel logout tokens delivered
+	Backchannel   int      // logout tokens delivered: the app's handler answered 200
 	AuthErrors    []string // authorization endpoint errors (login_required, …)
 	SilentOK      int      // prompt=none authorizations that succeeded
+	// BackchannelErrors are logout tokens the app's handler refused, or
+	// that could not be delivered: the provider's reason.
+	BackchannelErrors []string
+	RevocationErrors  []string // refused revocation requests: "code: description"
 }
 
 var userSeq atomic.Int64
@@ -249,6 +246,7 @@ var userSeq atomic.Int64
 // slot is an app server address registered at the providers; a test takes
 // one, serves its app on it, and gives it back.
 type slot struct {
+	index   int
 	base    string
 	srv     *http.Server
 	handler atomic.Pointer[http.Handler]
@@ -271,7 +269,7 @@ func startSlots() error {
 		if err != nil {
 			return err
 		}
-		s := &slot{base: "http://" + ln.Addr().String()}
+		s := &slot{index: len(allSlots), base: "http://" + ln.Addr().String()}
 		s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = s.srv.Serve(ln) }()
 		allSlots = append(allSlots, s)
@@ -317,7 +315,7 @@ func redirectURIs() (callbacks, postLogout []string) {
 // provider.
 func exampleURIs(name string) (callback, postLogout string) {
 	base := "http://" + exampleAddrs[name]
-	return base + "/auth/callback", base + "/"
+	return base + "/auth/callback", base + "/signed-out"
 }
 
 // repoRoot is the oidcsession repository (the parent of this module).

@@ -26,11 +26,16 @@ import (
 // The pinned oidc-provider version, as in oidc-provider/package.json.
 const oidcProviderVersion = "9.13.3"
 
-// The resource (RFC 8707) the provider knows, with its own scope; its
-// access tokens are JWTs with this audience.
+// The resources (RFC 8707) the provider knows, each with its own scope;
+// their access tokens are JWTs (ES256) with the resource as audience. An
+// authorization request without a resource parameter is for the APIs whose
+// scopes it asks for (provider.mjs), since oidc-provider gives a refresh
+// token access only to the resources of its authorization request.
 const (
-	apiResource = "https://api.example.test/"
-	apiScope    = "api:read"
+	apiResource    = "https://api.example.test/"
+	apiScope       = "api:read"
+	ordersResource = "https://orders.example/"
+	ordersScope    = "orders:read"
 )
 
 // opConfig is provider.mjs's configuration file.
@@ -39,7 +44,7 @@ type opConfig struct {
 	Password       string           `json:"password"`
 	AccessTokenTTL int              `json:"accessTokenTTL"`
 	IDTokenTTL     int              `json:"idTokenTTL"`
-	Resource       opResource       `json:"resource"`
+	Resources      []opResource     `json:"resources"`
 	Clients        []map[string]any `json:"clients"`
 }
 
@@ -98,12 +103,16 @@ func startOIDCProvider() (*provider, error) {
 		clients[role] = c
 		regs = append(regs, reg)
 	}
-	add("basic", clientReg{secret: rand.Text(), auth: oidcsession.ClientSecretBasic}, map[string]any{
-		// The package has no back-channel logout handler; a receiver in
-		// the tests shows what the provider sends at sign-out.
-		"backchannel_logout_uri":              backchannel.url,
-		"backchannel_logout_session_required": true,
-	})
+	add("basic", clientReg{secret: rand.Text(), auth: oidcsession.ClientSecretBasic}, nil)
+	// One client per app slot whose back-channel logout URI is the
+	// package's handler on that slot (newApp mounts it), with sid in its
+	// ID and logout tokens.
+	for _, s := range allSlots {
+		add(backchannelRole(s), clientReg{secret: rand.Text(), auth: oidcsession.ClientSecretBasic}, map[string]any{
+			"backchannel_logout_uri":              s.base + backchannelPath,
+			"backchannel_logout_session_required": true,
+		})
+	}
 	add("post", clientReg{secret: rand.Text(), auth: oidcsession.ClientSecretPost}, nil)
 	add("public", clientReg{auth: oidcsession.ClientAuthNone}, nil)
 	add("es256", clientReg{secret: rand.Text(), auth: oidcsession.ClientSecretBasic, idTokenAlg: "ES256"}, nil)
@@ -123,7 +132,7 @@ func startOIDCProvider() (*provider, error) {
 		Password:       testPassword,
 		AccessTokenTTL: tokenLifetime,
 		IDTokenTTL:     300,
-		Resource:       opResource{Indicator: apiResource, Scope: apiScope},
+		Resources:      []opResource{{Indicator: apiResource, Scope: apiScope}, {Indicator: ordersResource, Scope: ordersScope}},
 		Clients:        regs,
 	}
 	cfgPath := filepath.Join(tmpDir, "oidc-provider.json")
@@ -289,6 +298,10 @@ func opCounts(t *testing.T, issuer string, u user) counts {
 			c.EndSessions++
 		case e.Event == "backchannel.success":
 			c.Backchannel++
+		case e.Event == "backchannel.error":
+			c.BackchannelErrors = append(c.BackchannelErrors, e.Error)
+		case e.Event == "revocation.error":
+			c.RevocationErrors = append(c.RevocationErrors, e.Error+": "+e.ErrorDescription)
 		case e.Event == "authorization.error":
 			c.AuthErrors = append(c.AuthErrors, e.Error)
 		case e.Event == "authorization.success" && e.Prompt == "none":

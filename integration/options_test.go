@@ -117,10 +117,11 @@ func TestRefreshWiderScope(t *testing.T) {
 }
 
 // RFC 8707 at oidc-provider: a resource the grant holds gives a JWT access
-// token for it; an unknown one is refused with invalid_target after the
-// provider has spent the refresh token, so the package drops it, keeps the
-// session until its access token expires, and never presents the spent
-// token (the provider sees no reuse).
+// token for it, kept beside the session's own (which stays as it was); an
+// unknown one is refused with invalid_target after the provider has spent
+// the refresh token, so the package drops it, keeps the session until its
+// access token expires, and never presents the spent token (the provider
+// sees no reuse).
 func TestRefreshResource(t *testing.T) {
 	p := need(t, "oidc-provider")
 	t.Parallel()
@@ -139,10 +140,17 @@ func TestRefreshResource(t *testing.T) {
 	if res.Error != "" || res.Session == nil {
 		t.Fatalf("refresh for %s: %+v", apiResource, res)
 	}
-	at := res.Session.AccessClaims
-	if at["aud"] != apiResource || at["scope"] != apiScope || at["sub"] != u.name || !res.Session.HasRefreshToken {
-		t.Errorf("access token for %s has claims %v (refresh token: %v); want aud %s, scope %s, sub %s",
-			apiResource, at, res.Session.HasRefreshToken, apiResource, apiScope, u.name)
+	if s := res.Session; s.AccessToken != first.AccessToken || !s.HasRefreshToken ||
+		len(s.Resources) != 1 || s.Resources[0].Resource != apiResource || s.Resources[0].Scope != apiScope {
+		t.Errorf("session after the refresh for %s: own token %s (was %s), refresh token %v, resource tokens %+v; want its own token kept and one for %s (%s)",
+			apiResource, s.AccessToken, first.AccessToken, s.HasRefreshToken, s.Resources, apiResource, apiScope)
+	}
+	tr, r := a.token(b, apiResource) // the token just obtained, without a grant
+	if tr.Token == nil {
+		t.Fatalf("Token(%s): %s", apiResource, r)
+	}
+	if at := tr.Token.Claims; at["aud"] != apiResource || at["scope"] != apiScope || at["sub"] != u.name {
+		t.Errorf("access token for %s has claims %v; want aud %s, scope %s, sub %s", apiResource, at, apiResource, apiScope, u.name)
 	}
 	before := p.counts(t, u)
 	if before.RefreshGrants != 1 || before.Consumed != 1 {
@@ -166,7 +174,7 @@ func TestRefreshResource(t *testing.T) {
 		t.Fatalf("request after the refusal: %s", r)
 	}
 	waitUntilExpired(t, res.Session.ExpiresAt)
-	r := b.fetch(http.MethodGet, a.base+"/app", nil)
+	r = b.fetch(http.MethodGet, a.base+"/app", nil)
 	if r.status != http.StatusUnauthorized || !strings.Contains(string(r.body), "session_expired") {
 		t.Errorf("request after expiry without a refresh token: %s", r)
 	}

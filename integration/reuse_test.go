@@ -67,7 +67,7 @@ func TestReuseAfterGraceWindow(t *testing.T) {
 				t.Errorf("refreshed session after reuse detection: %s; want it ended (the grant is revoked)", r)
 			}
 		case "dex":
-			if n := dexRefusals(p.proc.log, dexLines); n != 1 {
+			if n := dexRefusals(p.proc.log, dexLines, u); n != 1 {
 				t.Errorf("Dex logged %d refused (claimed twice) refresh tokens, want 1", n)
 			}
 			if next == nil || c.RefreshGrants != 2 {
@@ -112,17 +112,20 @@ func TestRefreshSessionWithOldCookie(t *testing.T) {
 	})
 }
 
-// Two instances of an app behind a load balancer share the cookie keys,
-// but each has its own single-flight and grace window (the README's
-// guarantee is per process). When one instance has refreshed a session
-// and the other still receives the old cookie (a request sent before the
-// new cookie arrived), the second presents the spent refresh token and the
-// provider refuses it: that request is signed out at both providers. At
+// Two instances of an app behind a load balancer that share the cookie
+// keys but nothing else (no WithStore, no WithCoordinator): each has its
+// own single-flight and grace window, since the default Coordinator is
+// per process. When one instance has refreshed a session and the other
+// still receives the old cookie (a request sent before the new cookie
+// arrived), the second presents the spent refresh token and the provider
+// refuses it: that request is signed out at both providers. At
 // oidc-provider the reuse detection also revokes the grant, so the
 // refreshed session ends at its next refresh; Dex revokes nothing else.
 // (Dex's expiry.refreshTokens.reuseInterval, off unless configured, would
-// answer the spent token with the current one for that long.)
-func TestTwoInstancesOneSession(t *testing.T) {
+// answer the spent token with the current one for that long.) With a
+// shared Store or Coordinator the old cookie is served instead: see
+// TestReplicasOneSession.
+func TestReplicasWithoutSharing(t *testing.T) {
 	forEachProvider(t, func(t *testing.T, p *provider) {
 		u := p.newUser(t)
 		keys := []oidcsession.Option{oidcsession.WithKeys(randomBytes(32), randomBytes(32))}
@@ -150,7 +153,7 @@ func TestTwoInstancesOneSession(t *testing.T) {
 				t.Errorf("provider: refresh errors %q, grants revoked by %q; want reuse detected and the grant revoked", c.RefreshErrors, c.RevokedBy)
 			}
 		case "dex":
-			if n := dexRefusals(p.proc.log, dexLines); n != 1 {
+			if n := dexRefusals(p.proc.log, dexLines, u); n != 1 {
 				t.Errorf("Dex logged %d refused (claimed twice) refresh tokens, want 1", n)
 			}
 		}

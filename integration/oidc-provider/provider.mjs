@@ -2,8 +2,9 @@
 // up the way the package expects a strict, certified provider to behave:
 // refresh tokens rotate on every use and a reused one revokes its grant,
 // offline_access needs prompt=consent (OIDC Core section 11, the library's
-// default), resource indicators, revocation, RP-initiated logout and
-// back-channel logout are on, and access tokens live a few seconds.
+// default), resource indicators (with JWT access tokens for each API),
+// revocation, RP-initiated logout and back-channel logout are on, and
+// access tokens live a few seconds.
 //
 //   node provider.mjs [config.json]
 //
@@ -33,12 +34,17 @@ const defaults = {
   password: 'password',
   accessTokenTTL: 30,
   idTokenTTL: 300,
-  resource: { indicator: 'https://api.example.test/', scope: 'api:read' },
+  // The APIs (RFC 8707 resource indicators) the provider issues JWT access
+  // tokens for, each with its own scope.
+  resources: [
+    { indicator: 'https://api.example.test/', scope: 'api:read' },
+    { indicator: 'https://orders.example/', scope: 'orders:read' },
+  ],
   clients: [{
     client_id: 'example',
     client_secret: 'example-secret',
     redirect_uris: ['http://127.0.0.1:8080/auth/callback'],
-    post_logout_redirect_uris: ['http://127.0.0.1:8080/'],
+    post_logout_redirect_uris: ['http://127.0.0.1:8080/signed-out'],
     grant_types: ['authorization_code', 'refresh_token'],
   }],
 };
@@ -95,7 +101,19 @@ function accountOf(ctx) {
   return e.Account?.accountId ?? e.RefreshToken?.accountId ?? e.AuthorizationCode?.accountId
     ?? e.AccessToken?.accountId ?? e.Session?.accountId ?? ctx?.oidc?.session?.accountId
     ?? refreshTokenOwners.get(params.refresh_token) ?? refreshTokenOwners.get(params.token)
-    ?? params.login_hint;
+    ?? jwtSubject(params.token) ?? params.login_hint;
+}
+
+// jwtSubject reads the sub of a JWT access token without verifying it: a
+// request to revoke one is refused before the library looks at it.
+function jwtSubject(token) {
+  const parts = typeof token === 'string' ? token.split('.') : [];
+  if (parts.length !== 3) return undefined;
+  try {
+    return JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8')).sub;
+  } catch {
+    return undefined;
+  }
 }
 
 function record(name, fields) {
@@ -104,7 +122,18 @@ function record(name, fields) {
   console.log(JSON.stringify(entry));
 }
 
-const resource = config.resource;
+const resources = new Map(config.resources.map((r) => [r.indicator, r]));
+
+// apisForScope names the APIs whose scope an authorization request asks
+// for: a request that names no resource gets them all, since the
+// authorization request is the only place a grant's resources come from
+// (a refresh may ask only for a resource the grant holds) and an app may
+// send a single resource parameter there.
+function apisForScope(scope) {
+  const asked = new Set(String(scope ?? '').split(' '));
+  const apis = [...resources.values()].filter((r) => asked.has(r.scope)).map((r) => r.indicator);
+  return apis.length ? apis : undefined;
+}
 
 // createProvider builds the provider for its issuer, which holds the port
 // and so is known only once the server listens.
@@ -135,13 +164,19 @@ function createProvider(issuer) {
       backchannelLogout: { enabled: true },
       resourceIndicators: {
         enabled: true,
-        defaultResource: async () => undefined,
+        // At the authorization endpoint, a request without a resource
+        // parameter is for the APIs whose scopes it asks for. At the token
+        // endpoint nothing is defaulted: a token request without a
+        // resource gets the userinfo token.
+        defaultResource: async (ctx) => (['authorization', 'resume'].includes(ctx.oidc.route)
+          ? apisForScope(ctx.oidc.params.scope) : undefined),
         // A token request without a resource parameter gets a token for
         // userinfo even when the grant holds the API: the API's token is
         // asked for explicitly (oidcsession's RefreshOptions.Resource).
         useGrantedResource: async () => false,
         getResourceServerInfo: async (_ctx, indicator) => {
-          if (indicator !== resource.indicator) {
+          const resource = resources.get(indicator);
+          if (!resource) {
             throw new errors.InvalidTarget();
           }
           return {
