@@ -125,8 +125,9 @@ func (m *Middleware) claimJTI(ctx context.Context, idt *oidc.IDToken, jti string
 	return nil
 }
 
-// endLoggedOut ends the sessions a logout token names. The provider ended
-// them, so their tokens are not revoked again.
+// endLoggedOut ends the sessions a logout token names, their refresh
+// tokens revoked too: a provider's logout does not always end its
+// offline_access grants (oidc-provider keeps them).
 func (m *Middleware) endLoggedOut(ctx context.Context, lt *logoutToken) error {
 	if _, ok := m.storage.(*serverStorage); !ok {
 		if lt.SID != "" {
@@ -135,21 +136,9 @@ func (m *Middleware) endLoggedOut(ctx context.Context, lt *logoutToken) error {
 		return m.revokeCookies(ctx, "sub:"+lt.Subject)
 	}
 	if lt.SID == "" {
-		_, err := m.endIndexed(ctx, "sub:"+lt.Subject, false)
+		_, err := m.endIndexed(ctx, "sub:"+lt.Subject, nil)
 		return err
 	}
-	recs, err := m.cfg.store.List(ctx, "sid:"+lt.SID)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
-	}
-	for _, rec := range recs {
-		s, _, err := m.storage.(*serverStorage).open(rec)
-		if err == nil && (lt.Subject == "" || s.d.Subject == lt.Subject) {
-			m.engine.end(ctx, s.d.ID)
-			if err := m.storage.end(ctx, s); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	_, err := m.endIndexed(ctx, "sid:"+lt.SID, func(s *Session) bool { return lt.Subject == "" || s.d.Subject == lt.Subject })
+	return err
 }

@@ -76,6 +76,11 @@ func TestBackChannelLogoutWithStore(t *testing.T) {
 			if r := other.b.get("/api/me", withCookie(h.b.cookieHeader())); r.status != 401 {
 				t.Fatalf("the other replica: %d %s", r.status, r.body)
 			}
+			// A provider's logout need not end offline_access grants:
+			// the session's refresh token is revoked too.
+			if n := h.stats().Revocations; n != 1 {
+				t.Fatalf("%d revocations at the provider, want 1", n)
+			}
 		})
 	}
 	t.Run("another session of the same user stays", func(t *testing.T) {

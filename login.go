@@ -4,6 +4,7 @@ import (
 	"errors"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 
 	"golang.org/x/oauth2"
@@ -91,5 +92,10 @@ func (m *Middleware) authCodeURL(f *state.Flow) string {
 	for _, k := range slices.Sorted(maps.Keys(params)) {
 		opts = append(opts, oauth2.SetAuthURLParam(k, params[k]))
 	}
-	return m.oauth.AuthCodeURL(f.State, opts...)
+	u := m.oauth.AuthCodeURL(f.State, opts...)
+	// An AuthCodeOption sets one value per name; RFC 8707 repeats it.
+	for _, r := range m.cfg.signIn.resources {
+		u += "&resource=" + url.QueryEscape(r)
+	}
+	return u
 }

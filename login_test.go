@@ -3,6 +3,7 @@ package oidcsession_test
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +80,7 @@ func TestLoginAuthorizationRequest(t *testing.T) {
 	h := newHarness(t, setup{opts: []oidcsession.Option{
 		oidcsession.WithAuthParams(map[string]string{"audience": "https://api.example.com"}),
 		oidcsession.WithAuthParams(map[string]string{"acr_values": "mfa"}),
+		oidcsession.WithResources("https://orders.example/", "https://billing.example/?a=b&c"),
 	}})
 	tests := []struct{ name, query, wantPrompt string }{
 		{"no prompt", "", ""},
@@ -95,6 +97,9 @@ func TestLoginAuthorizationRequest(t *testing.T) {
 			q := h.newBrowser().startLogin(tt.query).Query()
 			if got := q.Get("prompt"); got != tt.wantPrompt {
 				t.Errorf("prompt = %q, want %q", got, tt.wantPrompt)
+			}
+			if got := q["resource"]; !slices.Equal(got, []string{"https://orders.example/", "https://billing.example/?a=b&c"}) {
+				t.Errorf("resource = %q", got)
 			}
 			for k, want := range map[string]string{
 				"response_type": "code", "client_id": h.op.ClientID(), "redirect_uri": h.app.URL + "/auth/callback",

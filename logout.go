@@ -71,12 +71,21 @@ func (m *Middleware) LogoutHandler() http.Handler {
 // signOut ends s everywhere: at the provider (revocation), in the store,
 // and in the grace window of every replica.
 func (m *Middleware) signOut(ctx context.Context, s *Session) {
-	ctx = context.WithoutCancel(ctx)
-	m.engine.end(ctx, s.d.ID)
-	if err := m.storage.end(ctx, s); err != nil {
+	if err := m.endSession(ctx, s); err != nil {
 		m.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "oidcsession: ending the session in the store failed", slog.String("error", err.Error()))
 	}
+}
+
+// endSession ends s everywhere, detached from the request's cancellation:
+// published as ended (so no older cookie is handed its successor), deleted
+// from the store, its refresh token revoked at the provider. It reports a
+// store failure; the revocation is attempted whatever happens.
+func (m *Middleware) endSession(ctx context.Context, s *Session) error {
+	ctx = context.WithoutCancel(ctx)
+	m.engine.end(ctx, s.d.ID)
+	err := m.storage.end(ctx, s)
 	m.revokeAtProvider(ctx, s.d, "")
+	return err
 }
 
 // revokeAtProvider revokes d's refresh token, or its access token when it

@@ -23,6 +23,7 @@ var reservedAuthParams = []string{
 // zero value is the default.
 type signInConfig struct {
 	authParams            map[string]string
+	resources             []string
 	silent                bool
 	prompt                string
 	userInfoOnRefresh     bool
@@ -42,6 +43,16 @@ func WithAuthParams(params map[string]string) Option {
 		}
 		maps.Copy(c.signIn.authParams, params)
 	}
+}
+
+// WithResources names the APIs a sign-in asks access to: one RFC 8707
+// resource parameter each in the authorization request, so that the grant
+// covers them and Token can later ask a token for each. Some providers
+// (oidc-provider) refuse a refresh for a resource the sign-in did not
+// name, after spending the refresh token. Each is an absolute URI without
+// fragment. Default: none (WithAuthParams may still send one "resource").
+func WithResources(uris ...string) Option {
+	return func(c *config) { c.signIn.resources = append(c.signIn.resources, uris...) }
 }
 
 // WithSilentSignIn makes the login handler try prompt=none first whenever
@@ -103,6 +114,14 @@ func (c *signInConfig) validate() error {
 		case slices.Contains(reservedAuthParams, strings.ToLower(k)):
 			errs = append(errs, fmt.Errorf("WithAuthParams: %q is set by the login handler and cannot be overridden", k))
 		}
+	}
+	for _, r := range c.resources {
+		if u, err := url.Parse(r); err != nil || !u.IsAbs() || u.Fragment != "" {
+			errs = append(errs, fmt.Errorf("WithResources: %q is not an absolute URI without fragment (RFC 8707)", r))
+		}
+	}
+	if _, ok := c.authParams["resource"]; ok && len(c.resources) > 0 {
+		errs = append(errs, errors.New(`WithAuthParams: "resource" together with WithResources; name every resource in WithResources`))
 	}
 	if u := c.postLogoutRedirectURL; u != "" {
 		p, err := url.Parse(u)

@@ -63,6 +63,8 @@ func TestNewValidates(t *testing.T) {
 		{"reserved auth param", provider, good, []O{keys, oidcsession.WithAuthParams(map[string]string{"state": "x"})}, `"state"`},
 		{"reserved auth param, any case", provider, good, []O{keys, oidcsession.WithAuthParams(map[string]string{"Redirect_URI": "x"})}, `"Redirect_URI"`},
 		{"empty auth param", provider, good, []O{keys, oidcsession.WithAuthParams(map[string]string{"": "x"})}, "not a parameter name"},
+		{"relative resource", provider, good, []O{keys, oidcsession.WithResources("orders")}, "WithResources"},
+		{"resource twice", provider, good, []O{keys, oidcsession.WithResources("https://a.example/"), oidcsession.WithAuthParams(map[string]string{"resource": "https://b.example/"})}, "together with WithResources"},
 		{"relative post-logout URL", provider, good, []O{keys, oidcsession.WithPostLogoutRedirectURL("/bye")}, "WithPostLogoutRedirectURL"},
 		{"javascript post-logout URL", provider, good, []O{keys, oidcsession.WithPostLogoutRedirectURL("javascript:alert(1)")}, "WithPostLogoutRedirectURL"},
 		{"unknown client auth", provider, good, []O{keys, oidcsession.WithClientAuth("client_secret_jwt")}, "WithClientAuth"},

@@ -104,12 +104,13 @@ func (m *Middleware) RevokeSubject(ctx context.Context, subject string) (int, er
 	if _, ok := m.storage.(*serverStorage); !ok {
 		return 0, m.revokeCookies(ctx, "sub:"+subject)
 	}
-	return m.endIndexed(ctx, "sub:"+subject, true)
+	return m.endIndexed(ctx, "sub:"+subject, nil)
 }
 
-// endIndexed ends the sessions a Store lists under index, revoking their
-// tokens at the provider when revoke is set.
-func (m *Middleware) endIndexed(ctx context.Context, index string, revoke bool) (int, error) {
+// endIndexed ends (endSession) the sessions a Store lists under index
+// that match (nil: all), and reports how many; it stops at the first
+// store failure.
+func (m *Middleware) endIndexed(ctx context.Context, index string, match func(*Session) bool) (int, error) {
 	recs, err := m.cfg.store.List(ctx, index)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
@@ -125,13 +126,11 @@ func (m *Middleware) endIndexed(ctx context.Context, index string, revoke bool) 
 				slog.String("index", strings.SplitN(index, ":", 2)[0]))
 			continue
 		}
-		if revoke {
-			m.signOut(ctx, s)
-		} else {
-			m.engine.end(ctx, s.d.ID)
-			if err := m.storage.end(ctx, s); err != nil {
-				return n, err
-			}
+		if match != nil && !match(s) {
+			continue
+		}
+		if err := m.endSession(ctx, s); err != nil {
+			return n, err
 		}
 		n++
 	}
