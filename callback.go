@@ -155,6 +155,8 @@ func (m *Middleware) logSignInFailure(ctx context.Context, err error) string {
 	switch {
 	case errors.Is(err, ErrSessionTooLarge):
 		class, level = "session_too_large", slog.LevelError
+	case errors.Is(err, ErrStoreUnavailable):
+		class, level = "store_unavailable", slog.LevelError
 	case errors.As(err, &pe):
 		class = pe.class
 		if class == "invalid_callback" {

@@ -104,3 +104,25 @@ func TestEventHookPanics(t *testing.T) {
 		t.Fatalf("%+v", who)
 	}
 }
+
+// downForWrites is a Store that cannot write.
+type downForWrites struct{ oidcsession.Store }
+
+func (downForWrites) Put(context.Context, *oidcsession.Record, uint64) error {
+	return context.DeadlineExceeded
+}
+
+func (downForWrites) Get(context.Context, string) (*oidcsession.Record, error) {
+	return nil, context.DeadlineExceeded
+}
+
+// TestEventSignInStoreDown: a sign-in whose session cannot be stored is a
+// store failure (503), not a bad ID token.
+func TestEventSignInStoreDown(t *testing.T) {
+	var log eventLog
+	h := newHarness(t, storeSetup(downForWrites{oidcsession.NewMemoryStore()}, oidcsession.WithOnEvent(log.add)))
+	if r := h.b.page("/auth/login?return_to=/app"); r.status != http.StatusServiceUnavailable {
+		t.Fatalf("sign-in with the store down: %d %s", r.status, r.body)
+	}
+	want(t, log.take(), oidcsession.EventSignIn, "store_unavailable")
+}
