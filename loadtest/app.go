@@ -57,7 +57,7 @@ type app struct {
 	closed sync.Once
 }
 
-// Routes of the application, as the README mounts them.
+// Routes of the application: the README quick start's, one path each.
 const (
 	inlinePath  = "/app"          // Require(): expired tokens are refreshed inline
 	tryPath     = "/api"          // Require(TryRefresh()): 401 try_refresh

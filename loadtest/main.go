@@ -20,9 +20,11 @@
 // It prints requests per second, p50 and p99 latency, errors, refresh
 // grants counted at the provider, reuse detections and the process's RSS
 // before and after each scenario as Markdown, and exits 1 if any request
-// failed, a refresh scenario did not cost exactly one grant per session, a
-// valid-session scenario cost any grant, or the provider saw a refresh
-// token presented twice. Client, application and provider share the
+// failed, a refresh scenario did not cost exactly one grant per session
+// (and the try-refresh one exactly one POST per session), a valid-session
+// scenario cost any grant, or the provider saw a refresh token presented
+// twice. It also reports how much of the CPUs other processes took during
+// each measured run, so a disturbed run on a shared machine shows. Client, application and provider share the
 // machine's cores, so the rates are the whole system's on this machine.
 //
 //	go run ./loadtest                       # from the repository root
