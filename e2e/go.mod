@@ -7,6 +7,7 @@ require (
 	github.com/chromedp/chromedp v0.14.2
 	github.com/coreos/go-oidc/v3 v3.21.0
 	github.com/oidcsession/oidcsession v0.0.0
+	github.com/oidcsession/oidcsession/redisstore v0.0.0-00010101000000-000000000000
 	golang.org/x/oauth2 v0.36.0
 )
 
@@ -18,7 +19,9 @@ require (
 	github.com/gobwas/pool v0.2.1 // indirect
 	github.com/gobwas/ws v1.4.0 // indirect
 	github.com/gorilla/securecookie v1.1.2 // indirect
-	golang.org/x/sys v0.34.0 // indirect
+	golang.org/x/sys v0.47.0 // indirect
 )
 
 replace github.com/oidcsession/oidcsession => ../
+
+replace github.com/oidcsession/oidcsession/redisstore => ../redisstore

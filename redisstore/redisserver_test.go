@@ -1,28 +1,24 @@
 package redisstore
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/oidcsession/oidcsession/redisstore/redistest"
 	"github.com/redis/go-redis/v9"
 )
 
-// redisServer is a redis-server the tests start on a free loopback port,
-// without persistence, in its own temporary directory.
+// redisServer is a redis-server the tests start (redistest): on a free
+// loopback port, without persistence, in its own temporary directory.
 type redisServer struct {
 	t       testing.TB
+	srv     *redistest.Server
 	addr    string
-	dir     string
 	cluster bool
-	cmd     *exec.Cmd
 }
 
 // startRedis starts a redis-server for t and stops it when t ends. Without
@@ -30,7 +26,8 @@ type redisServer struct {
 // (as CI runs it).
 func startRedis(t testing.TB) *redisServer {
 	t.Helper()
-	return startRedisMode(t, false)
+	srv := redistest.New(t, redistest.Options{})
+	return &redisServer{t: t, srv: srv, addr: srv.Addr}
 }
 
 // startRedisCluster starts a one-node Redis Cluster that owns every slot:
@@ -38,7 +35,8 @@ func startRedis(t testing.TB) *redisServer {
 // in one slot.
 func startRedisCluster(t testing.TB) *redisServer {
 	t.Helper()
-	s := startRedisMode(t, true)
+	srv := redistest.New(t, redistest.Options{Cluster: true})
+	s := &redisServer{t: t, srv: srv, addr: srv.Addr, cluster: true}
 	c := redis.NewClient(&redis.Options{Addr: s.addr})
 	defer c.Close()
 	ctx := context.Background()
@@ -57,77 +55,17 @@ func startRedisCluster(t testing.TB) *redisServer {
 	}
 }
 
-func startRedisMode(t testing.TB, cluster bool) *redisServer {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("OIDCSESSION_REDIS") == "require" {
-			t.Fatal("redis-server is not installed, and OIDCSESSION_REDIS=require (apt-get install redis-server)")
-		}
-		t.Skip("redis-server is not installed (apt-get install redis-server); OIDCSESSION_REDIS=require makes this a failure")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	s := &redisServer{t: t, addr: addr, dir: t.TempDir(), cluster: cluster}
-	s.start()
-	t.Cleanup(s.stop)
-	return s
-}
-
-// start runs redis-server on s.addr and returns once it accepts
-// connections (it says so on its log).
+// start runs the server again on its port, empty.
 func (s *redisServer) start() {
 	s.t.Helper()
-	_, port, _ := net.SplitHostPort(s.addr)
-	args := []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", s.dir, "--logfile", "", "--loglevel", "notice"}
-	if s.cluster {
-		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
-	}
-	s.cmd = exec.Command("redis-server", args...)
-	out, err := s.cmd.StdoutPipe()
-	if err != nil {
+	if err := s.srv.Restart(); err != nil {
 		s.t.Fatal(err)
-	}
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("redis-server: %v", err)
-	}
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		said := false
-		for sc.Scan() {
-			if !said && strings.Contains(sc.Text(), "Ready to accept connections") {
-				said = true
-				ready <- true
-			}
-		}
-		if !said {
-			ready <- false
-		}
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			s.t.Fatal("redis-server exited before it was ready")
-		}
-	case <-time.After(10 * time.Second):
-		s.t.Fatal("redis-server was not ready within 10s")
 	}
 }
 
 // stop kills the server (SIGKILL: like a crash, nothing is saved) and
 // waits for it.
-func (s *redisServer) stop() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
-		s.cmd = nil
-	}
-}
+func (s *redisServer) stop() { s.srv.Kill() }
 
 // client returns a client of the server for the kind it is, closed when
 // the test ends.
