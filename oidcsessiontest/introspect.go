@@ -12,16 +12,8 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	if !allowMethods(w, r, http.MethodPost) {
 		return
 	}
-	if err := r.ParseForm(); err != nil {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "malformed form body")
-		return
-	}
-	if !p.authenticateClient(w, r) {
-		return
-	}
-	token := r.PostForm.Get("token")
-	if token == "" {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "token missing")
+	token, ok := p.tokenParameter(w, r)
+	if !ok {
 		return
 	}
 	now := p.cfg.Now()
