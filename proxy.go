@@ -3,7 +3,6 @@ package oidcsession
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -36,12 +35,12 @@ func ProxyTransport(rt http.RoundTripper) ProxyOption {
 // What goes up: the request with its method, path, query and body, and
 // X-Forwarded-For, -Host and -Proto; without the browser's Cookie,
 // Authorization and X-Session-Refresh headers; with Authorization set to
-// the token. A request that is not GET, HEAD or OPTIONS from another
-// origin is refused (403 csrf) before anything is sent: the same
-// cross-origin protection as the refresh endpoint, by Sec-Fetch-Site or
-// Origin, so browser code needs no extra header. What comes down: the
-// API's answer, streamed as it comes, without Set-Cookie (an API must not
-// set cookies on the application's origin).
+// the token. A request that is not GET, HEAD or OPTIONS must pass the
+// refresh endpoint's CSRF defence (CheckCSRF: same origin by
+// Sec-Fetch-Site or Origin, and X-Session-Refresh: 1), else it is refused
+// 403 csrf before anything is sent. What comes down: the API's answer,
+// streamed as it comes, without Set-Cookie (an API must not set cookies on
+// the application's origin).
 //
 // A token the API refuses with 401 and WWW-Authenticate
 // error="invalid_token" is renewed once; a request whose body is at most
@@ -87,9 +86,11 @@ type proxy struct {
 type proxyCallKey struct{}
 
 func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if err := p.m.csrf.Check(r); err != nil {
-		p.m.WriteError(w, r, fmt.Errorf("%w: %w", ErrCSRF, err))
-		return
+	if !safeMethod(r.Method) {
+		if err := p.m.checkCSRF(r); err != nil {
+			p.m.WriteError(w, r, err)
+			return
+		}
 	}
 	if err := bufferBody(r); err != nil {
 		writeJSON(w, http.StatusBadRequest, errorBody{"invalid_request", "the request body could not be read"})
@@ -98,6 +99,12 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = withSessionCell(r)
 	call := &apiCall{m: p.m, w: w, r: r, req: p.req, tryRefresh: true}
 	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), proxyCallKey{}, call)))
+}
+
+// safeMethod reports the methods that must not change anything (RFC 9110
+// section 9.2.1), which need no CSRF defence.
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
 // failed answers what kept the request from the API: the session's

@@ -260,7 +260,7 @@ func (r response) saw(t *testing.T) apiSaw {
 func TestProxy(t *testing.T) {
 	h := newHarness(t, setup{})
 	h.b.startSession()
-	sameOrigin := http.Header{"Sec-Fetch-Site": {"same-origin"}}
+	sameOrigin := http.Header{"Sec-Fetch-Site": {"same-origin"}, oidcsession.CSRFHeader: {"1"}}
 
 	r := h.b.proxied("GET", "/proxy/orders/items/echo?x=1", nil, http.Header{
 		"Authorization": {"Basic c2VjcmV0"}, oidcsession.CSRFHeader: {"1"}, "Accept": {"application/json"},
@@ -281,14 +281,18 @@ func TestProxy(t *testing.T) {
 		t.Fatalf("POST: %+v", saw)
 	}
 	calls, _ := h.api.stats()
-	for _, site := range []string{"cross-site", "same-site"} {
-		r := h.b.proxied("POST", "/proxy/orders/echo", strings.NewReader("x"), http.Header{"Sec-Fetch-Site": {site}})
+	for name, hdr := range map[string]http.Header{
+		"cross-site":              {"Sec-Fetch-Site": {"cross-site"}, oidcsession.CSRFHeader: {"1"}},
+		"same-site":               {"Sec-Fetch-Site": {"same-site"}, oidcsession.CSRFHeader: {"1"}},
+		"without the CSRF header": {"Sec-Fetch-Site": {"same-origin"}},
+	} {
+		r := h.b.proxied("POST", "/proxy/orders/echo", strings.NewReader("x"), hdr)
 		if r.status != 403 || r.json(t)["error"] != "csrf" {
-			t.Fatalf("%s POST: %d %s", site, r.status, r.body)
+			t.Fatalf("%s POST: %d %s", name, r.status, r.body)
 		}
 	}
 	if after, _ := h.api.stats(); after != calls {
-		t.Fatal("a cross-site request reached the API")
+		t.Fatal("a refused request reached the API")
 	}
 
 	// A token the provider revoked: small bodies are sent again.
