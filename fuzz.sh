@@ -16,7 +16,7 @@ for dir in $(grep -rl --include='*_test.go' '^func Fuzz' . | grep -v node_module
 			echo "FAIL: $dir $target (the failing input is under $dir/testdata/fuzz/$target)" >&2
 			exit 1
 		fi
-		execs=$(echo "$out" | grep -o 'execs: [0-9]*' | tail -1 | cut -d' ' -f2)
+		execs=$(echo "$out" | grep -o 'execs: [0-9]*' | cut -d' ' -f2 | sort -n | tail -1)
 		printf '%-48s %-26s %s\n' "${dir#./}" "$target" "${execs:-?}"
 	done
 done
