@@ -41,57 +41,72 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	fail := func(code, desc string) {
 		p.redirect(w, r, redirectURI, url.Values{"error": {code}, "error_description": {desc}}, state)
 	}
+	ar, code, desc := p.checkAuthorizationRequest(q)
+	if code != "" {
+		fail(code, desc)
+		return
+	}
+	if p.loginPageShown(w, r, q, ar.promptNone, ar.forceLogin, fail) {
+		return
+	}
+	p.issueCode(w, r, ar, redirectURI, state, fail)
+}
+
+// authRequest is what an authorization request asks, once checked.
+type authRequest struct {
+	scopes                 []string
+	challenge, nonce       string
+	promptNone, forceLogin bool
+}
+
+// checkAuthorizationRequest checks the parameters of an authorization
+// request whose client and redirect URI are trusted, returning an OAuth
+// error code and description for the first thing wrong.
+func (p *Provider) checkAuthorizationRequest(q url.Values) (ar authRequest, code, desc string) {
 	for _, k := range []string{"response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt"} {
 		if len(q[k]) > 1 {
-			fail("invalid_request", "duplicate parameter "+k)
-			return
+			return ar, "invalid_request", "duplicate parameter " + k
 		}
 	}
 	if rt := q.Get("response_type"); rt != "code" {
-		fail("unsupported_response_type", "only response_type=code is supported")
-		return
+		return ar, "unsupported_response_type", "only response_type=code is supported"
 	}
-	scopes := strings.Fields(q.Get("scope"))
-	if !slices.Contains(scopes, "openid") {
-		fail("invalid_scope", "scope must include openid")
-		return
+	ar.scopes = strings.Fields(q.Get("scope"))
+	if !slices.Contains(ar.scopes, "openid") {
+		return ar, "invalid_scope", "scope must include openid"
 	}
-	challenge := q.Get("code_challenge")
-	if challenge == "" {
-		fail("invalid_request", "PKCE is required: code_challenge missing")
-		return
-	}
-	if m := q.Get("code_challenge_method"); m != "S256" {
-		fail("invalid_request", "code_challenge_method must be S256")
-		return
-	}
-	if len(challenge) != 43 {
-		fail("invalid_request", "code_challenge must be a base64url SHA-256 (43 characters)")
-		return
+	ar.challenge, ar.nonce = q.Get("code_challenge"), q.Get("nonce")
+	switch {
+	case ar.challenge == "":
+		return ar, "invalid_request", "PKCE is required: code_challenge missing"
+	case q.Get("code_challenge_method") != "S256":
+		return ar, "invalid_request", "code_challenge_method must be S256"
+	case len(ar.challenge) != 43:
+		return ar, "invalid_request", "code_challenge must be a base64url SHA-256 (43 characters)"
 	}
 	prompts := strings.Fields(q.Get("prompt"))
 	for _, pr := range prompts {
 		switch pr {
 		case "none", "login", "consent", "select_account":
 		default:
-			fail("invalid_request", "unsupported prompt value "+pr)
-			return
+			return ar, "invalid_request", "unsupported prompt value " + pr
 		}
 	}
-	promptNone := slices.Contains(prompts, "none")
-	if promptNone && len(prompts) > 1 {
-		fail("invalid_request", "prompt=none cannot be combined with other values")
-		return
+	ar.promptNone, ar.forceLogin = slices.Contains(prompts, "none"), slices.Contains(prompts, "login")
+	if ar.promptNone && len(prompts) > 1 {
+		return ar, "invalid_request", "prompt=none cannot be combined with other values"
 	}
-	forceLogin := slices.Contains(prompts, "login")
 	if p.cfg.OfflineAccessRequiresConsent && !slices.Contains(prompts, "consent") {
 		// OIDC Core 11: offline access needs the user's consent in this request.
-		scopes = slices.DeleteFunc(scopes, func(s string) bool { return s == "offline_access" })
+		ar.scopes = slices.DeleteFunc(ar.scopes, func(s string) bool { return s == "offline_access" })
 	}
-	if p.loginPageShown(w, r, q, promptNone, forceLogin, fail) {
-		return
-	}
+	return ar, "", ""
+}
 
+// issueCode signs the user in (or finds their provider session) and
+// redirects with a new authorization code; prompt=none without a session
+// fails with login_required.
+func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ar authRequest, redirectURI, state string, fail func(code, desc string)) {
 	now := p.cfg.Now()
 	cookieSID := ""
 	if c, err := r.Cookie(sessionCookie); err == nil {
@@ -105,11 +120,11 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	newSID := ""
 	switch {
-	case promptNone && !hasSession:
+	case ar.promptNone && !hasSession:
 		p.mu.Unlock()
 		fail("login_required", "no provider session")
 		return
-	case forceLogin || !hasSession:
+	case ar.forceLogin || !hasSession:
 		// Sign in (again): a new session with a new auth_time.
 		delete(p.sessions, cookieSID)
 		newSID = randomString(32)
@@ -120,9 +135,9 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	p.codes[code] = &authCode{
 		clientID:    p.cfg.ClientID,
 		redirectURI: redirectURI,
-		challenge:   challenge,
-		nonce:       q.Get("nonce"),
-		scopes:      scopes,
+		challenge:   ar.challenge,
+		nonce:       ar.nonce,
+		scopes:      ar.scopes,
 		authTime:    ops.authTime,
 		sid:         ops.sid,
 		expires:     now.Add(codeLifetime),
