@@ -82,7 +82,9 @@ func (m *Middleware) emit(ctx context.Context, e Event) {
 // CacheStats reports how often a request's session was found in the cache
 // of opened cookies (or, with a Store, opened records) and how often it
 // had to be opened: hits should dominate, since a browser sends the same
-// cookie until it changes. Both are 0 with WithOpenedCache(0).
+// cookie until it changes. Lookups are counted from the first call (which
+// returns 0, 0), so a Middleware nobody observes pays nothing for them on
+// its valid path. Both stay 0 with WithOpenedCache(0).
 func (m *Middleware) CacheStats() (hits, misses uint64) {
 	return m.storage.cacheStats()
 }

@@ -133,18 +133,28 @@ type ctxKey struct{}
 // and then FromContext (or a second Token) sees the session they wrote
 // rather than the one Require read.
 // mu makes API calls of one request take turns at the session (see
-// Middleware.token).
+// Middleware.token). The cell is itself the context that carries it, so
+// Require's valid path allocates one object for both.
 type ctxCell struct {
+	context.Context
 	mu sync.Mutex
 	s  atomic.Pointer[Session]
+}
+
+// Value answers ctxKey with the cell, and anything else as its parent.
+func (c *ctxCell) Value(key any) any {
+	if key == (ctxKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
 }
 
 // NewContext returns a context carrying s, as Require does; useful in tests
 // of handlers.
 func NewContext(ctx context.Context, s *Session) context.Context {
-	c := new(ctxCell)
+	c := &ctxCell{Context: ctx}
 	c.s.Store(s)
-	return context.WithValue(ctx, ctxKey{}, c)
+	return c
 }
 
 // FromContext returns the session Require put in the request's context,
@@ -183,7 +193,7 @@ func withSessionCell(r *http.Request) *http.Request {
 	if cellOf(r.Context()) != nil {
 		return r
 	}
-	return r.WithContext(context.WithValue(r.Context(), ctxKey{}, new(ctxCell)))
+	return r.WithContext(&ctxCell{Context: r.Context()})
 }
 
 // updateContext makes s the request's session, if ctx carries one; nil

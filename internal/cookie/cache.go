@@ -19,6 +19,9 @@ type Opened[V any] struct {
 	maxBytes int
 	overhead int // what an entry costs beyond its key
 
+	// Lookups are counted once someone asked for the figures, so a cache
+	// nobody observes adds no shared write to every request.
+	counting     atomic.Bool
 	hits, misses atomic.Uint64
 }
 
@@ -41,19 +44,23 @@ func (c *Opened[V]) Get(value string) (V, bool) {
 	c.mu.RLock()
 	v, ok := c.entries[value]
 	c.mu.RUnlock()
-	if ok {
+	switch {
+	case !c.counting.Load():
+	case ok:
 		c.hits.Add(1)
-	} else {
+	default:
 		c.misses.Add(1)
 	}
 	return v, ok
 }
 
-// Stats reports how many Gets found their value and how many did not.
+// Stats reports how many Gets found their value and how many did not,
+// counted from the first call of Stats.
 func (c *Opened[V]) Stats() (hits, misses uint64) {
 	if c == nil {
 		return 0, 0
 	}
+	c.counting.Store(true)
 	return c.hits.Load(), c.misses.Load()
 }
 

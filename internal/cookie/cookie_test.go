@@ -266,6 +266,10 @@ func TestOpenedIsBounded(t *testing.T) {
 	if c.bytes > c.maxBytes || len(c.entries) == 0 {
 		t.Fatalf("%d bytes in %d entries, bound %d", c.bytes, len(c.entries), c.maxBytes)
 	}
+	c.Get("uncounted")
+	if hits, misses := c.Stats(); hits+misses != 0 {
+		t.Fatalf("counted before anyone asked: %d hits, %d misses", hits, misses)
+	}
 	c.Get(strings.Repeat("k", 100) + "a")
 	c.Get("absent")
 	if hits, misses := c.Stats(); hits+misses != 2 || misses < 1 {
