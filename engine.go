@@ -176,14 +176,16 @@ func (e *engine) fly(ctx context.Context, key string, f *flight, old *Session) {
 		}()
 		s, err, granted = e.lead(ctx, key, old, f.opts, f.force)
 	}()
+	// Hooks and events run before the waiters are released, so a request
+	// that caused a grant is answered only after the grant was reported.
+	if granted {
+		e.m.afterGrant(ctx, s, err, time.Since(start))
+	}
 	e.mu.Lock()
 	delete(e.inflight, key)
 	f.s, f.err, f.granted = s, err, granted
 	e.mu.Unlock()
 	close(f.done)
-	if granted {
-		e.m.afterGrant(ctx, s, err, time.Since(start))
-	}
 }
 
 // claimMargin is how long after a claim's deadline a waiter still waits

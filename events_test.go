@@ -129,3 +129,18 @@ func TestEventSignInStoreDown(t *testing.T) {
 	}
 	want(t, log.take(), oidcsession.EventSignIn, "store_unavailable")
 }
+
+// TestEventBeforeAnswer: a grant is reported before the request that
+// caused it is answered, even by a slow hook.
+func TestEventBeforeAnswer(t *testing.T) {
+	var log eventLog
+	slow := func(ctx context.Context, e oidcsession.Event) {
+		time.Sleep(100 * time.Millisecond)
+		log.add(ctx, e)
+	}
+	h := newHarness(t, setup{opts: []oidcsession.Option{oidcsession.WithOnEvent(slow)}})
+	h.b.startSession()
+	h.clock.Advance(6 * time.Minute)
+	h.b.me()
+	want(t, log.take(), oidcsession.EventRefresh, "")
+}

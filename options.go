@@ -197,14 +197,16 @@ func WithErrorHandler(h func(http.ResponseWriter, *http.Request, error)) Option 
 }
 
 // WithOnRefreshed sets a hook called after every successful refresh grant
-// this replica made (once per grant, not per waiting request). Default:
+// this replica made (once per grant, not per waiting request), before the
+// requests waiting for the grant are answered: keep it fast. Default:
 // none.
 func WithOnRefreshed(f func(ctx context.Context, s *Session)) Option {
 	return func(c *config) { c.onRefreshed = f }
 }
 
 // WithOnRefreshFailed sets a hook called after every failed refresh grant
-// this replica made, with its class. Default: none.
+// this replica made, with its class, before the requests waiting for the
+// grant are answered. Default: none.
 func WithOnRefreshFailed(f func(ctx context.Context, err *RefreshError)) Option {
 	return func(c *config) { c.onRefreshFailed = f }
 }

@@ -319,8 +319,9 @@ func TestRefreshRefused(t *testing.T) {
 }
 
 // TestProviderDown: during a provider outage a call gets the refresh's 503
-// with Retry-After and is not retried; scheduleRefresh retries only after
-// Retry-After; once the provider is back, one grant renews the session.
+// with Retry-After and is not retried; until Retry-After ends, calls and
+// scheduleRefresh get that 503 without a POST; once the provider is back,
+// one grant renews the session.
 func TestProviderDown(t *testing.T) {
 	t.Parallel()
 	a := newTestApp(t, ttl)
@@ -331,8 +332,9 @@ func TestProviderDown(t *testing.T) {
 
 	var rs []callResult
 	tb.eval(callsJS(3), &rs)
+	answered := time.Now() // the browser read the 503 before this
 	for _, r := range rs {
-		if r.Status != 503 || r.Error != "temporarily_unavailable" || r.RetryAfter == "" {
+		if r.Status != 503 || r.Error != "temporarily_unavailable" || r.RetryAfter != "5" {
 			t.Fatalf("calls during the outage: %+v", rs)
 		}
 	}
@@ -340,25 +342,31 @@ func TestProviderDown(t *testing.T) {
 		t.Fatalf("during the outage: %d refresh POSTs, %d API requests; want 1 and 3", posts, api)
 	}
 
-	// The schedule POSTs at once (the window is open), then waits Retry-After (5 s).
-	start := time.Now()
+	// Inside Retry-After (5 s) a call gets the same 503 without a POST,
+	// and a schedule started now waits for its end.
+	tb.eval(callsJS(1), &rs)
+	if rs[0].Status != 503 || rs[0].RetryAfter != "5" {
+		t.Fatalf("a call inside Retry-After: %+v", rs)
+	}
 	tb.eval(`(window.cancel = window.schedule(), true)`, nil)
-	waitFor(t, "the schedule's first POST", 3*time.Second, func() bool { return tb.refreshPOSTs() == 2 })
-	time.Sleep(3 * time.Second)
-	if n := tb.refreshPOSTs(); n != 2 {
-		t.Fatalf("%d refresh POSTs %v after the schedule's first 503, want 2: it must wait Retry-After", n, time.Since(start).Round(time.Second))
+	time.Sleep(time.Until(answered.Add(3500 * time.Millisecond)))
+	if n := tb.refreshPOSTs(); n != 1 {
+		t.Fatalf("%d refresh POSTs %v after the 503, want 1: Retry-After is 5 s", n, time.Since(answered).Round(time.Millisecond))
 	}
 	a.op.SetRefreshOutage(false)
-	waitFor(t, "the renewal after the outage", 5*time.Second, func() bool { return a.op.Stats().SuccessfulGrants["refresh_token"] == 1 })
+	waitFor(t, "the renewal after Retry-After", 8*time.Second, func() bool { return a.op.Stats().SuccessfulGrants["refresh_token"] == 1 })
+	if waited := time.Since(answered); waited < 4*time.Second {
+		t.Fatalf("renewed %v after the 503, before Retry-After ended", waited)
+	}
 	tb.waitJS(`window.events.some((e) => e.type === "refreshed")`, 3*time.Second)
 	tb.eval(`window.cancel()`, nil)
 	tb.eval(callsJS(1), &rs)
 	if rs[0].Status != 200 {
 		t.Fatalf("after the outage: %+v", rs)
 	}
-	if posts := tb.refreshPOSTs(); posts != 3 || a.op.Stats().Grants["refresh_token"] != 3 || a.op.Stats().SuccessfulGrants["refresh_token"] != 1 {
-		t.Fatalf("provider down: %d refresh POSTs, %d attempts, %d grants; want 3, 3, 1", posts, a.op.Stats().Grants["refresh_token"], a.op.Stats().SuccessfulGrants["refresh_token"])
+	if posts := tb.refreshPOSTs(); posts != 2 || a.op.Stats().Grants["refresh_token"] != 2 || a.op.Stats().SuccessfulGrants["refresh_token"] != 1 {
+		t.Fatalf("provider down: %d refresh POSTs, %d attempts, %d grants; want 2, 2, 1", posts, a.op.Stats().Grants["refresh_token"], a.op.Stats().SuccessfulGrants["refresh_token"])
 	}
 	tb.noProblems()
-	t.Log("provider down: 3 calls, 1 refresh POST, 503 + Retry-After, no retry; schedule waited Retry-After; after the outage 1 grant")
+	t.Log("provider down: 3 calls, 1 refresh POST, 503 + Retry-After, no retry; a call and the schedule inside Retry-After sent no POST; after it, 1 grant")
 }

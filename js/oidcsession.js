@@ -48,6 +48,9 @@ const MAX_DELAY_MS = 2 ** 31 - 1;
 /** Key marking an axios request config as already retried after try_refresh. */
 const AXIOS_RETRY_KEY = "_oidcsessionRetry";
 
+/** Key recording, on an axios request config, how many times the session had ended when it was sent. */
+const AXIOS_ENDINGS_KEY = "_oidcsessionEndings";
+
 /**
  * The browser's fetch, called as a plain function each time: calling it as
  * a method of another object throws "Illegal invocation" in Chromium, and
@@ -59,8 +62,10 @@ const defaultFetch = (input, init) => globalThis.fetch(input, init);
  * Refresh state shared by every helper built on the same fetch
  * implementation, keyed by refresh URL: the refresh in flight (so
  * concurrent try_refresh answers cost one POST), the newest expiry the
- * server reported, whether the session is known to be over, listeners, and
- * the channel to other tabs. Keyed by the fetch function too, so instances
+ * server reported, whether the session is known to be over (and how many
+ * times it ended, so a call can tell that it ended while the call was on
+ * its way), the 503 whose Retry-After is still running, listeners, and the
+ * channel to other tabs. Keyed by the fetch function too, so instances
  * that talk to different servers (tests, custom fetch) never share.
  * @type {WeakMap<Function, Map<string, object>>}
  */
@@ -71,7 +76,7 @@ function stateFor(cfg) {
   if (!byURL) shared.set(cfg.fetch, (byURL = new Map()));
   let st = byURL.get(cfg.refreshURL);
   if (!st) {
-    st = { inflight: null, latest: null, ended: false, listeners: new Set(), channel: null };
+    st = { inflight: null, latest: null, ended: false, endings: 0, endedWith: null, unavailable: null, listeners: new Set(), channel: null };
     st.channel = openChannel(st, cfg.refreshURL);
     byURL.set(cfg.refreshURL, st);
   }
@@ -132,10 +137,28 @@ function receive(st, msg) {
     if (t && learn(st, t)) emit(st, refreshedEvent(t, "other-tab"));
   } else if (msg.type === "ended") {
     const reason = msg.reason === "signed_out" ? "signed_out" : "session_expired";
-    st.ended = true;
-    st.latest = null;
+    end(st, endedResult(reason === "signed_out" ? "unauthenticated" : "session_expired"));
     emit(st, { type: "ended", reason, source: "other-tab" });
   }
+}
+
+/**
+ * Marks the session over. answer is what a call gets when its own
+ * try_refresh arrives after the end (see createSessionFetch).
+ */
+function end(st, answer) {
+  st.ended = true;
+  st.latest = null;
+  st.unavailable = null;
+  st.endings++;
+  st.endedWith = answer;
+}
+
+/** A RefreshResult that stands for an ended session when no refused refresh answer is at hand. */
+function endedResult(error) {
+  return { status: 401, statusText: "Unauthorized", headers: { "content-type": "application/json" },
+           text: JSON.stringify({ error, error_description: "the session ended while this request was on its way" }),
+           error, times: null, serverNow: Date.now(), skipped: false, retryAt: null };
 }
 
 /** Records a server-reported expiry; reports whether it is newer than what the tab knew. */
@@ -143,6 +166,7 @@ function learn(st, t) {
   if (st.latest && t.expiresAt <= st.latest.expiresAt) return false;
   st.latest = t;
   st.ended = false;
+  st.unavailable = null;
   return true;
 }
 
@@ -167,10 +191,9 @@ function emit(st, event) {
  * The session is over (refresh refused, or an API answered 401
  * unauthenticated/session_expired): tell this tab once, and the other tabs.
  */
-function sessionOver(cfg, st, info) {
+function sessionOver(cfg, st, info, refused) {
   if (st.ended) return;
-  st.ended = true;
-  st.latest = null;
+  end(st, refused || endedResult(info.error === "unauthenticated" ? "unauthenticated" : "session_expired"));
   post(st, { type: "ended", reason: "session_expired" });
   emit(st, { type: "ended", reason: "session_expired", source: "this-tab" });
   cfg.onSessionExpired(info);
@@ -234,7 +257,19 @@ async function publish(locks, t) {
  * @property {{expiresAt: number, refreshAt: number|null}|null} times  from a 200
  * @property {number} serverNow   the server's clock when it answered
  * @property {boolean} skipped    another tab had already refreshed: no POST was sent
+ * @property {number|null} retryAt for a 503, when its Retry-After ends (this browser's clock, ms)
  */
+
+/** When a 503's Retry-After (seconds or an HTTP date) ends, in this browser's clock; null without one. */
+function retryAtOf(status, headers) {
+  if (status !== 503) return null;
+  const v = header(headers, "retry-after");
+  if (v === null || v === undefined || v === "") return null;
+  const secs = Number(v);
+  if (Number.isFinite(secs)) return secs > 0 ? Date.now() + secs * 1000 : null;
+  const at = Date.parse(v);
+  return Number.isFinite(at) ? Date.now() + (at - serverTime(headers)) : null;
+}
 
 async function readRefresh(res) {
   const text = await res.text();
@@ -245,6 +280,7 @@ async function readRefresh(res) {
     error: typeof body.error === "string" ? body.error : undefined,
     times: res.status === 200 ? timesOf(body.expires_at, body.refresh_at) : null,
     serverNow: serverTime(res.headers), skipped: false,
+    retryAt: retryAtOf(res.status, res.headers),
   };
 }
 
@@ -254,18 +290,21 @@ async function readRefresh(res) {
  * (server time: the caller's token expired at or before it) is already
  * known here or published by another tab; then it skips the POST, since the
  * cookies already hold a newer token. staleBefore undefined always POSTs.
+ * While the Retry-After of the last 503 runs, that 503 is the answer and
+ * no POST is sent: the server asked this browser to wait, not each call.
  * onSessionExpired runs once per refused POST, not once per waiting call.
  * @returns {Promise<RefreshResult>}
  */
 function sharedRefresh(cfg, st, staleBefore) {
   if (st.inflight) return st.inflight;
+  if (st.unavailable && Date.now() < st.unavailable.retryAt) return Promise.resolve(st.unavailable);
   const locks = locksAPI();
   const attempt = async () => {
     if (staleBefore !== undefined) {
       const newest = await newestKnown(st, locks);
       if (newest && newest.expiresAt > staleBefore) {
         return { status: 200, statusText: "OK", headers: null, text: "", error: undefined,
-                 times: newest, serverNow: Date.now(), skipped: true };
+                 times: newest, serverNow: Date.now(), skipped: true, retryAt: null };
       }
     }
     const r = await readRefresh(await cfg.request(cfg.refreshURL, {
@@ -288,7 +327,9 @@ function sharedRefresh(cfg, st, staleBefore) {
       if (r.status === 200 && r.times && learn(st, r.times)) {
         emit(st, refreshedEvent(r.times, r.skipped ? "other-tab" : "this-tab"));
       } else if (r.status === 401) {
-        sessionOver(cfg, st, { status: 401, error: r.error, source: "refresh" });
+        sessionOver(cfg, st, { status: 401, error: r.error, source: "refresh" }, r);
+      } else if (r.retryAt !== null) {
+        st.unavailable = r;
       }
       return r;
     },
@@ -359,8 +400,14 @@ function normalise(opts = {}) {
  * - 401 session_expired or unauthenticated, from the refresh or from the
  *   call itself: onSessionExpired once, other tabs are told, and the caller
  *   gets that 401.
+ * - 401 try_refresh for a call that was on its way when the session ended
+ *   (a refused refresh, a sign-out here or in another tab): no POST; the
+ *   caller gets the refused refresh's 401 (or a 401 session_expired or
+ *   unauthenticated standing for it).
  * - refresh 503 (provider down, Retry-After set), 403 csrf (misconfiguration)
  *   or any other failure: resolves with the refresh endpoint's answer, no loop.
+ *   Until the 503's Retry-After ends, every try_refresh gets that 503
+ *   without a POST.
  * - A request with a ReadableStream body is not retried (its body is gone):
  *   the refresh still runs, so the caller can simply send it again, and the
  *   original 401 is returned.
@@ -385,6 +432,7 @@ function createSessionFetch(options = {}) {
     // A Request's body can be read once: keep a copy for the retries.
     const spare = typeof Request !== "undefined" && input instanceof Request ? input.clone() : null;
     const send = () => cfg.request(spare ? spare.clone() : input, init);
+    const endings = st.endings;
     const res = await cfg.request(input, init);
     const code = await errorOf401(res);
     if (meansSessionOver(code)) {
@@ -392,6 +440,10 @@ function createSessionFetch(options = {}) {
       return res;
     }
     if (code !== "try_refresh") return res;
+    // The session ended (a refused refresh, a sign-out) while this request
+    // was on its way: its try_refresh speaks of a session that is gone, and
+    // a POST now would only be refused again.
+    if (st.endings !== endings) return toResponse(st.endedWith);
 
     let r = await sharedRefresh(cfg, st, serverTime(res.headers));
     if (r.status !== 200) return toResponse(r);
@@ -491,10 +543,7 @@ function scheduleRefresh(expiresAt, options = {}) {
       at = r.times.refreshAt;
       return arm(Math.max(at - r.serverNow, MIN_RETRY_MS));
     }
-    if (r.status === 503) {
-      const after = Number(header(r.headers, "retry-after"));
-      return arm((Number.isFinite(after) && after > 0 ? after : 5) * 1000);
-    }
+    if (r.status === 503) return arm(r.retryAt !== null ? r.retryAt - Date.now() : 5000);
     stop(); // 401: onSessionExpired ran; 403 and the rest: a loop would not help
   }
 
@@ -547,8 +596,7 @@ async function signOut(options = {}) {
   let body = {};
   try { body = (await res.json()) || {}; } catch { /* only the status matters */ }
   if (!res.ok) return { ok: false, status: res.status, redirectTo: null, error: body.error };
-  st.ended = true;
-  st.latest = null;
+  end(st, endedResult("unauthenticated"));
   post(st, { type: "ended", reason: "signed_out" });
   emit(st, { type: "ended", reason: "signed_out", source: "this-tab" });
   const redirectTo = typeof body.redirect_to === "string" ? body.redirect_to : null;
@@ -582,6 +630,7 @@ function installAxiosInterceptor(axios, options = {}) {
   const st = stateFor(cfg);
   const before = axios.interceptors.request.use(async (config) => {
     if (st.inflight) await st.inflight.catch(() => {});
+    config[AXIOS_ENDINGS_KEY] = st.endings;
     return config;
   });
   const after = axios.interceptors.response.use(undefined, async (error) => {
@@ -595,6 +644,11 @@ function installAxiosInterceptor(axios, options = {}) {
     }
     const previous = config[AXIOS_RETRY_KEY];
     if (code !== "try_refresh" || previous === "refreshed") throw error;
+    if (config[AXIOS_ENDINGS_KEY] !== undefined && config[AXIOS_ENDINGS_KEY] !== st.endings) {
+      // The session ended while this request was on its way (see createSessionFetch).
+      error.oidcsessionRefresh = { status: 401, error: st.endedWith.error };
+      throw error;
+    }
     // After a skipped refresh that did not help, refresh for real, once.
     const r = await sharedRefresh(cfg, st, previous === "skipped" ? undefined : serverTime(res.headers));
     if (r.status !== 200) {

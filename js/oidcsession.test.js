@@ -59,6 +59,12 @@ const server = http.createServer(async (req, res) => {
     state.apiCalls++;
     state.apiBodies.push(body);
     if (!state.signedIn) return json(res, 401, { error: "unauthenticated" });
+    // ?late=ms: decide now, answer ms later (a response still on its way).
+    const late = Number(new URL(req.url, "http://x").searchParams.get("late") || 0);
+    if (late > 0 && Date.now() >= state.expiresAt) {
+      await sleep(late);
+      return json(res, 401, { error: "try_refresh", error_description: "the access token has expired" });
+    }
     if (Date.now() >= state.expiresAt) {
       return json(res, 401, { error: "try_refresh", error_description: "the access token has expired" },
         { "WWW-Authenticate": 'Bearer error="invalid_token", error_description="the access token has expired"' });
@@ -260,6 +266,33 @@ describe("sessionFetch", () => {
     assert.equal(state.apiCalls, 5); // no retries
   });
 
+  test("a try_refresh that arrives after a refused refresh sends no second POST", async () => {
+    state.refreshMode = "session_expired";
+    const calls = [];
+    const sf = createSessionFetch({ ...fresh(), onSessionExpired: (info) => calls.push(info) });
+    // The second answer leaves the server when the refresh (50 ms) is long over.
+    const [first, late] = await Promise.all([sf("/api/x"), sf("/api/x?late=300")]);
+    assert.equal(first.status, 401);
+    assert.equal((await first.json()).error, "session_expired");
+    assert.equal(late.status, 401);
+    assert.equal((await late.json()).error, "session_expired", "the refused refresh's answer");
+    assert.equal(state.refreshCalls, 1, "no POST for a session known to be over");
+    assert.equal(calls.length, 1);
+  });
+
+  test("a try_refresh that arrives after a sign-out sends no POST", async () => {
+    const o = fresh();
+    const sf = createSessionFetch(o);
+    const pending = sf("/api/x?late=300");
+    await waitFor(() => state.apiCalls === 1);
+    const out = await signOut({ ...o, navigate: false });
+    assert.equal(out.ok, true);
+    const res = await pending;
+    assert.equal(res.status, 401);
+    assert.equal((await res.json()).error, "unauthenticated");
+    assert.equal(state.refreshCalls, 0);
+  });
+
   test("an API answer of 401 unauthenticated or session_expired calls onSessionExpired once", async () => {
     for (const code of ["unauthenticated", "session_expired"]) {
       reset();
@@ -299,6 +332,27 @@ describe("sessionFetch", () => {
     assert.equal((await res.json()).error, "temporarily_unavailable");
     assert.equal(state.refreshCalls, 1);
     assert.equal(state.apiCalls, 1);
+  });
+
+  test("provider unavailable: until Retry-After ends, a try_refresh gets the 503 without a POST", async () => {
+    state.refreshMode = "unavailable";
+    state.retryAfter = "1";
+    const o = fresh();
+    const sf = createSessionFetch(o);
+    const [first, late] = await Promise.all([sf("/api/x"), sf("/api/x?late=300")]);
+    assert.deepEqual([first.status, late.status], [503, 503]);
+    assert.equal(late.headers.get("retry-after"), "1");
+    assert.equal((await late.json()).error, "temporarily_unavailable", "the refresh's answer, once more");
+    assert.equal(state.refreshCalls, 1, "no POST while Retry-After runs");
+    const early = await sf("/api/x");
+    assert.equal(early.status, 503);
+    assert.equal(state.refreshCalls, 1);
+    // Once Retry-After is over the next try_refresh POSTs again; the provider is back.
+    state.refreshMode = "ok";
+    await sleep(Math.max(0, state.refreshTimes[0] + 1100 - Date.now()));
+    const after = await sf("/api/x");
+    assert.equal(after.status, 200);
+    assert.equal(state.refreshCalls, 2);
   });
 
   test("csrf 403 (header stripped on the way): resolves with it, no retry", async () => {
@@ -566,6 +620,16 @@ describe("installAxiosInterceptor", () => {
     assert.equal(err.response.status, 401);
     assert.deepEqual(err.oidcsessionRefresh, { status: 401, error: "session_expired" });
     assert.deepEqual(calls, [{ status: 401, error: "session_expired", source: "refresh" }]);
+  });
+
+  test("a try_refresh that arrives after a refused refresh: rejects without a second POST", async () => {
+    state.refreshMode = "session_expired";
+    const ax = miniAxios(fetchImpl);
+    installAxiosInterceptor(ax, { ...fresh(), onSessionExpired: () => {} });
+    const [first, late] = await Promise.all([ax.get("/api/x"), ax.get("/api/x?late=300")].map((p) => p.then(() => null, (e) => e)));
+    assert.deepEqual(first.oidcsessionRefresh, { status: 401, error: "session_expired" });
+    assert.deepEqual(late.oidcsessionRefresh, { status: 401, error: "session_expired" });
+    assert.equal(state.refreshCalls, 1);
   });
 
   test("401 unauthenticated: onSessionExpired, no refresh", async () => {
