@@ -20,8 +20,7 @@ func Scan(h http.Header, fn func(name, value string) bool) {
 			if !ok {
 				continue
 			}
-			name = strings.Trim(name, " \t")
-			value = strings.Trim(value, " \t")
+			name, value = trimOWS(name), trimOWS(value)
 			if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
 				value = value[1 : len(value)-1]
 			}
@@ -30,6 +29,18 @@ func Scan(h http.Header, fn func(name, value string) bool) {
 			}
 		}
 	}
+}
+
+// trimOWS removes the spaces and tabs around s (strings.Trim with a
+// cutset builds a set on every call, which shows on the valid path).
+func trimOWS(s string) string {
+	for s != "" && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for s != "" && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // Find returns the value of the first cookie called name.
