@@ -209,25 +209,34 @@ func (h *harness) routes(mux *http.ServeMux) {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-	mux.HandleFunc("GET /test/refresh", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		s, err := h.m.RefreshSession(w, r, oidcsession.RefreshOptions{Scopes: strings.Fields(q.Get("scope")), Resource: q["resource"]})
-		if err != nil {
-			// Report the class and the kept session in headers, and
-			// answer as the package would.
-			var re *oidcsession.RefreshError
-			if errors.As(err, &re) {
-				w.Header().Set("X-Refresh-Class", re.Class.String())
-			}
-			if s != nil {
-				w.Header().Set("X-Kept-Refresh-Token", fmt.Sprint(s.HasRefreshToken()))
-			}
-			h.m.WriteError(w, r, err)
-			return
+	mux.HandleFunc("GET /test/refresh", h.refreshNow)
+	mux.Handle("GET /app/refresh", h.m.Require()(http.HandlerFunc(h.refreshNow)))
+}
+
+// refreshNow calls RefreshSession with ?scope= and ?resource=. Behind
+// Require it also reports (X-Context-Session) whether the request's
+// context then holds the session RefreshSession returned.
+func (h *harness) refreshNow(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	s, err := h.m.RefreshSession(w, r, oidcsession.RefreshOptions{Scopes: strings.Fields(q.Get("scope")), Resource: q["resource"]})
+	if cur, ok := oidcsession.FromContext(r.Context()); ok {
+		w.Header().Set("X-Context-Session", fmt.Sprint(s != nil && cur == s))
+	}
+	if err != nil {
+		// Report the class and the kept session in headers, and
+		// answer as the package would.
+		var re *oidcsession.RefreshError
+		if errors.As(err, &re) {
+			w.Header().Set("X-Refresh-Class", re.Class.String())
 		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(report(s))
-	})
+		if s != nil {
+			w.Header().Set("X-Kept-Refresh-Token", fmt.Sprint(s.HasRefreshToken()))
+		}
+		h.m.WriteError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(report(s))
 }
 
 // browser is an http.Client with a cookie jar that follows redirects

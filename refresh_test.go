@@ -386,3 +386,60 @@ func TestLogoutEndsGraceWindow(t *testing.T) {
 		t.Fatalf("old cookie after logout: %d %s", r.status, r.body)
 	}
 }
+
+// TestRefreshSessionBehindRequire: called by a handler behind Require,
+// RefreshSession grants from the session in the request's context, writes
+// its cookies and puts the new session in the context; a refusal clears
+// the session there too, an outage keeps it. In both storage modes.
+func TestRefreshSessionBehindRequire(t *testing.T) {
+	for _, mode := range []string{"cookies", "store"} {
+		su := func() setup {
+			if mode == "store" {
+				return storeSetup(oidcsession.NewMemoryStore())
+			}
+			return setup{}
+		}
+		t.Run(mode+"/granted", func(t *testing.T) {
+			h := newHarness(t, su())
+			h.b.startSession()
+			before := h.b.me()
+			r := h.b.get("/app/refresh", nil)
+			if r.status != 200 || r.header.Get("X-Context-Session") != "true" || len(setCookies(r, cookieName)) == 0 || r.header.Get("Cache-Control") != "no-store" {
+				t.Fatalf("RefreshSession behind Require: %d %v %s", r.status, r.header, r.body)
+			}
+			got := r.who(t)
+			if got.AccessToken == before.AccessToken || h.stats().Grants["refresh_token"] != 1 {
+				t.Fatalf("no new token: %+v, %d grants", got, h.stats().Grants["refresh_token"])
+			}
+			// The cookies written carry the new session.
+			if after := h.b.me(); after.AccessToken != got.AccessToken || h.stats().Grants["refresh_token"] != 1 {
+				t.Fatalf("the next request: %+v, %d grants", after, h.stats().Grants["refresh_token"])
+			}
+		})
+		t.Run(mode+"/refused", func(t *testing.T) {
+			h := newHarness(t, su())
+			h.b.startSession()
+			h.op.FailNextRefreshes(1, 400, "invalid_grant")
+			r := h.b.get("/app/refresh", nil)
+			if r.status != 401 || r.json(t)["error"] != "session_expired" || !clears(r, cookieName) || r.header.Get("X-Context-Session") != "" {
+				t.Fatalf("refused: %d %v %s", r.status, r.header, r.body)
+			}
+			if r := h.b.get("/api/me", nil); r.status != 401 || r.json(t)["error"] != "unauthenticated" {
+				t.Fatalf("after the refusal: %d %s", r.status, r.body)
+			}
+		})
+		t.Run(mode+"/provider down", func(t *testing.T) {
+			h := newHarness(t, su())
+			h.b.startSession()
+			before := h.b.me()
+			h.op.FailNextRefreshes(1, 503, "")
+			r := h.b.get("/app/refresh", nil)
+			if r.status != 503 || r.header.Get("X-Refresh-Class") != "transient" || r.header.Get("X-Context-Session") != "true" || len(setCookies(r, cookieName)) != 0 {
+				t.Fatalf("outage: %d %v %s", r.status, r.header, r.body)
+			}
+			if after := h.b.me(); after.AccessToken != before.AccessToken || !after.HasRefreshToken {
+				t.Fatalf("the session was not kept: %+v", after)
+			}
+		})
+	}
+}

@@ -69,8 +69,11 @@ type Claimed struct {
 
 // Store keeps sessions on the server (WithStore). The session cookie then
 // holds only a reference: the session's ID and the record's generation,
-// under a MAC (about 80 bytes). Revoking a session deletes its record, and
-// every replica refuses it from then on.
+// under a MAC (about 45 bytes). Revoking a session deletes its record, and
+// every replica refuses it from then on. The sign-in flow (state, nonce,
+// PKCE verifier) stays in its own short-lived sealed cookie whatever the
+// Store: it belongs to the browser that started the sign-in, before there
+// is a session to store.
 //
 // Contract, beyond Coordinator's: Put is atomic (compare-and-set on the
 // generation); Get may be served from a cache local to the replica, but a

@@ -14,6 +14,9 @@ fi
 if [ "${OIDCSESSION_INTEGRATION:-}" != off ]; then
 	bash integration/scripts/prepare.sh
 fi
+# The pinned axios (npm ci in e2e/axios) for the end-to-end test of the
+# helper's axios interceptor in Chromium.
+bash e2e/scripts/prepare.sh
 
 for mod in $(find . -name go.mod -not -path './node_modules/*' -exec dirname {} \; | sort); do
 	echo "== $mod"

@@ -23,8 +23,9 @@ import (
 // testApp is an app built the way the README shows, with the embedded
 // provider, serving pages that load the helper under the same strict CSP as
 // the example: the module build (/page/module), the classic build
-// (/page/classic), and the classic build with a wrong integrity value
-// (/page/bad-integrity), which the browser must refuse.
+// (/page/classic), the classic build with a wrong integrity value
+// (/page/bad-integrity), which the browser must refuse, and the classic
+// build beside the real axios from npm (/page/axios).
 type testApp struct {
 	op   *oidcsessiontest.Provider
 	m    *oidcsession.Middleware
@@ -81,7 +82,11 @@ func (a *testApp) routes() http.Handler {
 	mux.Handle("GET /t/harness.mjs", script(harnessModule))
 	mux.Handle("GET /t/harness.js", script(harnessClassic))
 	mux.Handle("GET /favicon.ico", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
-	for _, kind := range []string{"module", "classic", "bad-integrity"} {
+	mux.Handle("GET /vendor/axios.min.js", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		http.ServeFile(w, r, axiosPath)
+	}))
+	for _, kind := range []string{"module", "classic", "bad-integrity", "axios"} {
 		mux.Handle("GET /page/"+kind, m.Require()(a.page(kind)))
 	}
 	mux.Handle("GET /api/x", m.Require(oidcsession.TryRefresh())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -103,7 +108,8 @@ var testPage = template.Must(template.New("").Parse(`<!doctype html>
 <html lang="en" data-expires-at="{{.ExpiresAt}}" data-refresh-at="{{.RefreshAt}}"><head><meta charset="utf-8"><title>{{.Kind}}</title>
 {{if eq .Kind "module"}}{{.ImportMap}}
 <script type="module" src="/t/harness.mjs" nonce="{{.Nonce}}"></script>
-{{else}}<script src="/static/oidcsession/{{.Classic.Name}}" integrity="{{.Integrity}}" nonce="{{.Nonce}}"></script>
+{{else}}{{if eq .Kind "axios"}}<script src="/vendor/axios.min.js" nonce="{{.Nonce}}"></script>
+{{end}}<script src="/static/oidcsession/{{.Classic.Name}}" integrity="{{.Integrity}}" nonce="{{.Nonce}}"></script>
 <script src="/t/harness.js" nonce="{{.Nonce}}"></script>
 {{end}}</head><body><p>{{.Kind}}</p></body></html>`))
 
@@ -134,13 +140,18 @@ func (a *testApp) page(kind string) http.Handler {
 
 // harnessBody gives the tests a handle on the helper (window.helper), a
 // sessionFetch whose onSessionExpired is recorded (window.api,
-// window.expired), and the session events (window.events).
+// window.expired), the session events (window.events) and, on a page
+// that loaded axios, an axios instance with the interceptor (window.ax).
 const harnessBody = `
 window.helper = o;
 window.expired = [];
 window.events = [];
 window.api = o.createSessionFetch({ onSessionExpired: (info) => window.expired.push(info) });
 o.onSessionChange((e) => window.events.push({ type: e.type, reason: e.reason || null, source: e.source }));
+if (globalThis.axios) {
+  window.ax = globalThis.axios.create();
+  o.installAxiosInterceptor(window.ax, { onSessionExpired: (info) => window.expired.push(info) });
+}
 window.schedule = () => o.scheduleRefresh(document.documentElement.dataset.expiresAt, {
   refreshAt: document.documentElement.dataset.refreshAt,
   onSessionExpired: (info) => window.expired.push(info),
@@ -155,7 +166,7 @@ const harnessClassic = `(function () {
 "use strict";
 const o = globalThis.oidcsession;
 if (!o) { document.documentElement.dataset.ready = "no-helper"; return; }
-` + harnessBody + `document.documentElement.dataset.ready = "classic";
+` + harnessBody + `document.documentElement.dataset.ready = globalThis.axios ? "axios" : "classic";
 })();
 `
 
