@@ -282,6 +282,7 @@ func TestClockTolerance(t *testing.T) {
 		{"provider 6m behind, tolerance 7m", -6 * time.Minute, []oidcsession.Option{oidcsession.WithClockTolerance(7 * time.Minute)}, true},
 		{"provider 6m behind, no tolerance", -6 * time.Minute, []oidcsession.Option{oidcsession.WithClockTolerance(0)}, false},
 		{"provider 2m ahead (iat in the future), tolerance 3m", 2 * time.Minute, []oidcsession.Option{oidcsession.WithClockTolerance(3 * time.Minute)}, true},
+		{"provider 2m ahead (iat in the future), default tolerance", 2 * time.Minute, nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -292,6 +293,60 @@ func TestClockTolerance(t *testing.T) {
 			if tt.ok {
 				h.clock.Advance(6 * time.Minute)
 				h.b.me()
+			}
+		})
+	}
+}
+
+// TestUnmatchedCallbackLoggedAtInfo: a callback that matches no sign-in
+// in progress (a replay, a stale tab, a probe) is common, so it is logged
+// at info, not warn, with its class and without the code it carried.
+func TestUnmatchedCallbackLoggedAtInfo(t *testing.T) {
+	logs := &logRecords{}
+	h := newHarness(t, setup{opts: []oidcsession.Option{oidcsession.WithLogger(slog.New(logs))}})
+	r := send(t, h.b.noFollow(), "GET", h.app.URL+"/auth/callback?state=no-such-sign-in&code=probe-code-123", pageAccept)
+	if r.status != 400 {
+		t.Fatalf("callback: %d %s", r.status, r.body)
+	}
+	if _, warned := logs.find(slog.LevelWarn, "sign-in failed"); warned {
+		t.Fatalf("logged at warn:\n%s", logs.text())
+	}
+	attrs, ok := logs.find(slog.LevelInfo, "sign-in failed")
+	if !ok || attrs["class"] != "invalid_callback" || attrs["error_code"] != "" || strings.Contains(logs.text(), "probe-code-123") {
+		t.Fatalf("logged %v:\n%s", attrs, logs.text())
+	}
+}
+
+// TestIDTokenNotBefore: a refreshed ID token whose nbf is ahead of our
+// clock is accepted within the clock tolerance and refused beyond it
+// (go-oidc's own nbf check, with its fixed 5 minutes, is not used).
+func TestIDTokenNotBefore(t *testing.T) {
+	tests := []struct {
+		name  string
+		ahead time.Duration
+		opts  []oidcsession.Option
+		ok    bool
+	}{
+		{"nbf 30s ahead, default tolerance", 30 * time.Second, nil, true},
+		{"nbf 2m ahead, default tolerance", 2 * time.Minute, nil, false},
+		{"nbf 2m ahead, tolerance 3m", 2 * time.Minute, []oidcsession.Option{oidcsession.WithClockTolerance(3 * time.Minute)}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, setup{opts: tt.opts})
+			h.b.startSession()
+			h.clock.Advance(6 * time.Minute)
+			h.op.OverrideNextRefreshIDTokenClaims(map[string]any{"nbf": h.clock.Now().Add(tt.ahead).Unix()})
+			r := h.b.get("/api/me", nil)
+			if r.status == 200 {
+				t.Fatalf("an expired token passed try-refresh: %s", r.body)
+			}
+			r = h.b.post("/auth/refresh", csrf)
+			if (r.status == 200) != tt.ok {
+				t.Fatalf("refresh with nbf %v ahead: %d %s", tt.ahead, r.status, r.body)
+			}
+			if !tt.ok && r.json(t)["error"] != "session_expired" {
+				t.Fatalf("refused ID token: %s", r.body)
 			}
 		})
 	}

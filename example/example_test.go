@@ -305,7 +305,7 @@ func TestStaticFiles(t *testing.T) {
 }
 
 func TestOutageSwitch(t *testing.T) {
-	base, _ := startExample(t, map[string]string{"OIDC_TEST_TOKEN_TTL": "10s"})
+	base, _ := startExample(t, map[string]string{"OIDC_TEST_TOKEN_TTL": "5s"})
 	b := newBrowser(t, base)
 	post := func(form string, hdr http.Header) (int, string) {
 		req, _ := http.NewRequest(http.MethodPost, base+"/demo/outage", strings.NewReader(form))
@@ -320,7 +320,7 @@ func TestOutageSwitch(t *testing.T) {
 		t.Fatalf("on: %d %s", status, body)
 	}
 	_, app := b.signIn()
-	if !strings.Contains(app, `aria-pressed="true"`) || !strings.Contains(app, "End provider outage") || !strings.Contains(app, "access tokens live 10s") {
+	if !strings.Contains(app, `aria-pressed="true"`) || !strings.Contains(app, "End provider outage") || !strings.Contains(app, "access tokens live 5s") {
 		t.Fatalf("/app does not show the outage or the lifetime")
 	}
 	if status, _ := post("on=false", http.Header{"Sec-Fetch-Site": {"cross-site"}}); status != http.StatusForbidden {
@@ -329,8 +329,23 @@ func TestOutageSwitch(t *testing.T) {
 	if status, _ := post("on=maybe", nil); status != http.StatusBadRequest {
 		t.Fatalf("on=maybe: %d", status)
 	}
+	// During the outage a refresh inside the window (the last 1.25 s of a
+	// 5 s token) is answered 503 with Retry-After, and the session stays.
+	refresh := func() (*http.Response, string) {
+		req, _ := http.NewRequest(http.MethodPost, base+"/auth/refresh", nil)
+		req.Header.Set("X-Session-Refresh", "1")
+		req.Header.Set("Accept", "application/json")
+		return b.do(req)
+	}
+	time.Sleep(4 * time.Second)
+	if resp, body := refresh(); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "temporarily_unavailable") {
+		t.Fatalf("a refresh during the outage: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
 	if status, body := post("on=false", nil); status != http.StatusOK || strings.TrimSpace(body) != `{"outage":false}` {
 		t.Fatalf("off: %d %s", status, body)
+	}
+	if resp, body := refresh(); resp.StatusCode != http.StatusOK || !strings.Contains(body, "expires_at") {
+		t.Fatalf("a refresh after the outage: %d %s", resp.StatusCode, body)
 	}
 }
 
