@@ -2,13 +2,12 @@ package oidcsession
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"time"
-
-	"github.com/coreos/go-oidc/v3/oidc"
 )
 
 // backChannelEvent is the member of a logout token's "events" claim that
@@ -36,7 +35,8 @@ const maxLogoutTokenAge = 5 * time.Minute
 //
 // It answers 200 with Cache-Control: no-store, 400 {"error":
 // "invalid_request"} for a token it refuses (nothing is ended), and 503
-// when the store is unavailable (the provider may retry).
+// when the store is unavailable: then the jti is not kept, so the
+// provider's retry of the same token is not refused as a replay.
 func (m *Middleware) BackChannelLogoutHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
@@ -46,20 +46,30 @@ func (m *Middleware) BackChannelLogoutHandler() http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-		lt, err := m.verifyLogoutToken(r.Context(), r.PostFormValue("logout_token"))
-		if err != nil {
-			m.cfg.logger.WarnContext(r.Context(), "oidcsession: back-channel logout refused", "reason", err.Error())
-			m.emit(r.Context(), Event{Kind: EventBackChannelLogout, Err: err, Class: "invalid_logout_token"})
+		ctx := r.Context()
+		lt, err := m.verifyLogoutToken(ctx, r.PostFormValue("logout_token"))
+		var release func()
+		if err == nil {
+			release, err = m.claimJTI(ctx, lt)
+		}
+		if err == nil {
+			if err = m.endLoggedOut(ctx, lt); err != nil {
+				release() // the provider's retry is not a replay
+			}
+		}
+		switch {
+		case errors.Is(err, errLogoutToken):
+			m.cfg.logger.WarnContext(ctx, "oidcsession: back-channel logout refused", "reason", err.Error())
+			m.emit(ctx, Event{Kind: EventBackChannelLogout, Err: err, Class: "invalid_logout_token"})
 			writeJSON(w, http.StatusBadRequest, errorBody{"invalid_request", err.Error()})
 			return
-		}
-		if err := m.endLoggedOut(r.Context(), lt); err != nil {
-			m.emit(r.Context(), Event{Kind: EventBackChannelLogout, Err: err, Class: "unavailable"})
+		case err != nil:
+			m.emit(ctx, Event{Kind: EventBackChannelLogout, Err: err, Class: "unavailable"})
 			m.WriteError(w, r, err)
 			return
 		}
-		m.emit(r.Context(), Event{Kind: EventBackChannelLogout})
-		m.cfg.logger.InfoContext(r.Context(), "oidcsession: back-channel logout", "subject", lt.Subject, "has_sid", lt.SID != "")
+		m.emit(ctx, Event{Kind: EventBackChannelLogout})
+		m.cfg.logger.InfoContext(ctx, "oidcsession: back-channel logout", "subject", lt.Subject, "has_sid", lt.SID != "")
 		w.WriteHeader(http.StatusOK)
 	})
 }
@@ -68,13 +78,15 @@ func (m *Middleware) BackChannelLogoutHandler() http.Handler {
 type logoutToken struct {
 	Subject string
 	SID     string
+	jtiKey  string // where its jti is claimed against replays
 }
 
 // errLogoutToken prefixes every refusal; its reasons name the failed check,
 // never the token.
 var errLogoutToken = errors.New("logout token refused")
 
-// verifyLogoutToken checks a logout token and claims its jti.
+// verifyLogoutToken checks a logout token; its jti is claimed apart
+// (claimJTI), after every check that needs no store.
 func (m *Middleware) verifyLogoutToken(ctx context.Context, raw string) (*logoutToken, error) {
 	if raw == "" {
 		return nil, fmt.Errorf("%w: no logout_token", errLogoutToken)
@@ -109,20 +121,22 @@ func (m *Middleware) verifyLogoutToken(ctx context.Context, raw string) (*logout
 	case c.Exp != nil && !now.Before(time.Unix(*c.Exp, 0).Add(tol)):
 		return nil, fmt.Errorf("%w: expired", errLogoutToken)
 	}
-	return &logoutToken{Subject: idt.Subject, SID: c.SID}, m.claimJTI(ctx, idt, c.JTI)
+	return &logoutToken{Subject: idt.Subject, SID: c.SID, jtiKey: "logout-jti:" + idt.Issuer + ":" + c.JTI}, nil
 }
 
 // claimJTI refuses a logout token whose jti was seen (on any replica)
-// during its lifetime.
-func (m *Middleware) claimJTI(ctx context.Context, idt *oidc.IDToken, jti string) error {
-	c, err := m.engine.coord.Claim(ctx, "logout-jti:"+idt.Issuer+":"+jti, []byte("seen"), maxLogoutTokenAge+2*m.cfg.clockTolerance)
+// during its lifetime. release gives the claim back, for a logout that
+// could not be carried out.
+func (m *Middleware) claimJTI(ctx context.Context, lt *logoutToken) (release func(), err error) {
+	holder := []byte(rand.Text())
+	c, err := m.engine.coord.Claim(ctx, lt.jtiKey, holder, maxLogoutTokenAge+2*m.cfg.clockTolerance)
 	switch {
 	case err != nil:
-		return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
 	case !c.Taken:
-		return fmt.Errorf("%w: jti already used (a replay)", errLogoutToken)
+		return nil, fmt.Errorf("%w: jti already used (a replay)", errLogoutToken)
 	}
-	return nil
+	return func() { _ = m.engine.coord.Release(context.WithoutCancel(ctx), lt.jtiKey, holder) }, nil
 }
 
 // endLoggedOut ends the sessions a logout token names, their refresh

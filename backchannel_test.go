@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -181,6 +182,69 @@ func TestBackChannelLogoutRefusesHostileTokens(t *testing.T) {
 			t.Fatalf("replay: %d %s", r.status, r.body)
 		}
 	})
+}
+
+// switchableStore is a Store whose listing (what ending sessions by sid
+// or sub needs) or claims (what the jti check needs) can be made to fail.
+type switchableStore struct {
+	oidcsession.Store
+	listDown, claimDown atomic.Bool
+}
+
+func (s *switchableStore) List(ctx context.Context, index string) ([]*oidcsession.Record, error) {
+	if s.listDown.Load() {
+		return nil, context.DeadlineExceeded
+	}
+	return s.Store.List(ctx, index)
+}
+
+func (s *switchableStore) Claim(ctx context.Context, key string, value []byte, ttl time.Duration) (oidcsession.Claimed, error) {
+	if s.claimDown.Load() && strings.HasPrefix(key, "logout-jti:") {
+		return oidcsession.Claimed{}, context.DeadlineExceeded
+	}
+	return s.Store.Claim(ctx, key, value, ttl)
+}
+
+// TestBackChannelLogoutStoreDown: with the store unavailable the handler
+// answers 503, not 400, ends nothing, and keeps no jti, so the provider's
+// retry of the same token is carried out rather than refused as a replay;
+// whether the jti check or the ending of the sessions failed.
+func TestBackChannelLogoutStoreDown(t *testing.T) {
+	for _, failing := range []string{"jti claim", "ending the sessions"} {
+		t.Run(failing, func(t *testing.T) {
+			st := &switchableStore{Store: oidcsession.NewMemoryStore()}
+			h := newHarness(t, setup{opts: []oidcsession.Option{oidcsession.WithStore(st)}})
+			h.b.startSession()
+			now := h.clock.Now()
+			tok, err := h.op.SignJWT(map[string]any{"iss": h.op.Issuer(), "aud": h.op.ClientID(), "iat": now.Unix(), "exp": now.Add(time.Minute).Unix(),
+				"jti": "retry-me", "sid": h.b.me().SID, "sub": "user-1",
+				"events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			down := &st.claimDown
+			if failing == "ending the sessions" {
+				down = &st.listDown
+			}
+			down.Store(true)
+			if r := h.postLogoutToken(tok); r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+				t.Fatalf("store down: %d %v %s", r.status, r.header, r.body)
+			}
+			if r := h.b.get("/api/me", nil); r.status != 200 {
+				t.Fatalf("the session ended although the logout failed: %d", r.status)
+			}
+			down.Store(false)
+			if r := h.postLogoutToken(tok); r.status != 200 {
+				t.Fatalf("the provider's retry: %d %s", r.status, r.body)
+			}
+			if r := h.b.get("/api/me", nil); r.status != 401 {
+				t.Fatalf("after the retry: %d %s", r.status, r.body)
+			}
+			if r := h.postLogoutToken(tok); r.status != 400 || !strings.Contains(r.body, "replay") {
+				t.Fatalf("a replay after success: %d %s", r.status, r.body)
+			}
+		})
+	}
 }
 
 // TestSessionsAndRevocation: with a Store, a user's sessions can be listed

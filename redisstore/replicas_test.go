@@ -118,6 +118,7 @@ func (r *replica) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/auth/refresh", r.m.RefreshHandler())
 	mux.Handle("/auth/logout", r.m.LogoutHandler())
+	mux.Handle("/auth/backchannel-logout", r.m.BackChannelLogoutHandler())
 	mux.Handle("/app", r.m.Require()(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		s, _ := oidcsession.FromContext(req.Context())
 		sum := sha256.Sum256([]byte(s.AccessToken()))
