@@ -173,8 +173,10 @@ func TestTerminalFailures(t *testing.T) {
 	}
 }
 
-// TestTransientFailures: every kind of provider outage keeps the session:
-// 503 with Retry-After now, success on the next try.
+// TestTransientFailures: every kind of provider outage that answers keeps
+// the session: 503 with Retry-After now, success on the next try. (A
+// request that got no answer may have been carried out:
+// TestUnansweredRefreshNeverRepresentsToken.)
 func TestTransientFailures(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
@@ -183,8 +185,6 @@ func TestTransientFailures(t *testing.T) {
 		{"500 JSON", func(p *oidcsessiontest.Provider) { p.FailNextRefreshes(1, 500, "server_error") }},
 		{"429", func(p *oidcsessiontest.Provider) { p.FailNextRefreshes(1, 429, "") }},
 		{"temporarily_unavailable in a 400", func(p *oidcsessiontest.Provider) { p.FailNextRefreshes(1, 400, "temporarily_unavailable") }},
-		{"connection dropped", func(p *oidcsessiontest.Provider) { p.DropNextRefreshes(1) }},
-		{"timeout", func(p *oidcsessiontest.Provider) { p.DelayNextRefreshes(1, 2*time.Second) }},
 	} {
 		for _, c := range []caller{inline, handler} {
 			t.Run(tt.name+"/"+string(c), func(t *testing.T) {

@@ -37,6 +37,11 @@ func (m *Middleware) grant(ctx context.Context, old *Session, opts RefreshOption
 	if err != nil {
 		re := refreshFailure(err, !opts.isZero())
 		switch {
+		case re.spent && re.Class == RefreshTransient && !old.d.Expiry.IsZero() && !m.cfg.now().Before(old.d.Expiry):
+			// An unanswered grant of a session whose access token has
+			// expired leaves nothing to serve: it ends now rather than
+			// after a "try again" that cannot succeed.
+			return nil, &RefreshError{Class: RefreshTerminal, Err: err, spent: true}
 		case re.spent:
 			kept := old.d.Clone()
 			kept.RefreshToken = ""
@@ -87,8 +92,12 @@ func (m *Middleware) sessionWithToken(old *state.Session, tok *oauth2.Token, opt
 // refreshFailure is the one table from a failed refresh to its class,
 // driven by data, never by message text:
 //
-//   - no answer, 5xx, 429, temporarily_unavailable: transient, the token
-//     was not spent;
+//   - 5xx, 429, temporarily_unavailable, or no answer to a request that
+//     never left (no connection): transient, the token was not spent;
+//   - no answer to a request that was sent (a timeout waiting for it, a
+//     connection closed): transient, and the token counts as spent, since
+//     the provider may have rotated it and lost the answer (grant then
+//     ends a session whose access token has expired: nothing is left);
 //   - a success answer that cannot be used: terminal (the provider acted,
 //     so the token may be spent);
 //   - with RefreshOptions, invalid_scope: rejected, token kept (providers
@@ -106,7 +115,7 @@ func refreshFailure(err error, narrowed bool) *RefreshError {
 	}
 	switch pe.Class() {
 	case provider.Unavailable:
-		return &RefreshError{Class: RefreshTransient, Err: err}
+		return &RefreshError{Class: RefreshTransient, Err: err, spent: pe.MayHaveActed()}
 	case provider.Unusable:
 		return &RefreshError{Class: RefreshTerminal, Err: err}
 	}

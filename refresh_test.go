@@ -2,13 +2,16 @@ package oidcsession_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -354,7 +357,10 @@ func TestRefreshErrorRedactsTransportErrors(t *testing.T) {
 	}})
 	h.b.startSession()
 	h.clock.Advance(6 * time.Minute)
-	if r := h.b.get("/app", nil); r.status != 503 {
+	// A RoundTripper that is not http.Transport cannot say whether the
+	// request left: it may have been carried out, so the session, whose
+	// access token has expired, ends.
+	if r := h.b.get("/app", nil); r.status != 401 || r.json(t)["error"] != "session_expired" {
 		t.Fatalf("transport failure: %d %s", r.status, r.body)
 	}
 	msg := <-failures
@@ -365,7 +371,7 @@ func TestRefreshErrorRedactsTransportErrors(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(msg, "transient") || !strings.Contains(msg, "/token") {
+	if !strings.Contains(msg, "terminal") || !strings.Contains(msg, "/token") {
 		t.Fatalf("message says too little: %q", msg)
 	}
 }
@@ -442,4 +448,86 @@ func TestRefreshSessionBehindRequire(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUnansweredRefreshNeverRepresentsToken: a refresh request that was
+// sent but got no answer (a timeout, a dropped connection) may have been
+// carried out, its answer lost, so its refresh token is never presented
+// again, whether the provider dropped the abandoned grant or completed it.
+// A session whose access token has expired then ends at once (401
+// session_expired, nothing left to serve); one whose token is still valid
+// is served and kept without the refresh token until the token expires. A
+// request that never left (no connection) spent nothing: the session
+// keeps its token and recovers.
+func TestUnansweredRefreshNeverRepresentsToken(t *testing.T) {
+	for _, completes := range []bool{false, true} {
+		for _, mode := range []string{"cookies", "store"} {
+			t.Run(fmt.Sprintf("%s/provider completes abandoned grants=%t", mode, completes), func(t *testing.T) {
+				opts := []oidcsession.Option{oidcsession.WithRefreshTimeout(300 * time.Millisecond)}
+				if mode == "store" {
+					opts = append(opts, oidcsession.WithStore(oidcsession.NewMemoryStore()))
+				}
+				h := newHarness(t, setup{op: oidcsessiontest.Config{CompleteAbandonedRefreshes: completes}, opts: opts})
+				h.b.startSession()
+				h.clock.Advance(6 * time.Minute)
+				h.op.DelayNextRefreshes(1, 800*time.Millisecond)
+				if r := h.b.post("/auth/refresh", csrf); r.status != 401 || r.json(t)["error"] != "session_expired" || !clears(r, cookieName) {
+					t.Fatalf("an unanswered refresh of an expired token: %d %s", r.status, r.body)
+				}
+				time.Sleep(700 * time.Millisecond) // the provider finishes, or not
+				s := h.stats()
+				if s.Grants["refresh_token"] != 1 || s.ReuseDetections != 0 || (s.SuccessfulGrants["refresh_token"] == 1) != completes {
+					t.Fatalf("%d refresh requests, %d successful, %d reuse detections; want 1, %t, 0", s.Grants["refresh_token"], s.SuccessfulGrants["refresh_token"], s.ReuseDetections, completes)
+				}
+			})
+		}
+	}
+	for _, mode := range []string{"cookies", "store"} {
+		t.Run(mode+"/token still valid: served, kept without the refresh token", func(t *testing.T) {
+			opts := []oidcsession.Option{oidcsession.WithRefreshTimeout(300 * time.Millisecond)}
+			if mode == "store" {
+				opts = append(opts, oidcsession.WithStore(oidcsession.NewMemoryStore()))
+			}
+			h := newHarness(t, setup{opts: opts})
+			h.b.startSession()
+			h.clock.Advance(5*time.Minute - 10*time.Second) // inside the refresh window
+			h.op.DropNextRefreshes(1)
+			r := h.b.get("/app", nil)
+			if r.status != 200 || r.who(t).HasRefreshToken || len(setCookies(r, cookieName)) == 0 {
+				t.Fatalf("an unanswered refresh of a valid token: %d %v %s", r.status, r.header, r.body)
+			}
+			if who := h.b.me(); who.HasRefreshToken {
+				t.Fatal("the stored session kept a refresh token the provider may have spent")
+			}
+			h.clock.Advance(time.Minute)
+			if r := h.b.get("/app", nil); r.status != 401 || r.json(t)["error"] != "session_expired" {
+				t.Fatalf("after expiry: %d %s", r.status, r.body)
+			}
+			if s := h.stats(); s.Grants["refresh_token"] != 1 || s.ReuseDetections != 0 {
+				t.Fatalf("%d refresh requests, %d reuse detections; want 1 and 0", s.Grants["refresh_token"], s.ReuseDetections)
+			}
+		})
+	}
+	t.Run("a request that never left", func(t *testing.T) {
+		var fail atomic.Bool
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		dial := tr.DialContext
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if fail.Swap(false) {
+				return nil, &net.OpError{Op: "dial", Net: network, Err: errors.New("connection refused")}
+			}
+			return dial(ctx, network, addr)
+		}
+		tr.DisableKeepAlives = true // every call dials
+		h := newHarness(t, setup{opts: []oidcsession.Option{oidcsession.WithHTTPClient(&http.Client{Transport: tr})}})
+		h.b.startSession()
+		h.clock.Advance(6 * time.Minute)
+		fail.Store(true)
+		if r := h.b.get("/app", nil); r.status != 503 || len(setCookies(r, cookieName)) != 0 {
+			t.Fatalf("provider unreachable: %d %v %s", r.status, r.header, r.body)
+		}
+		if who := h.b.me(); !who.HasRefreshToken || h.stats().SuccessfulGrants["refresh_token"] != 1 {
+			t.Fatalf("the session did not recover: %+v, %d grants", who, h.stats().SuccessfulGrants["refresh_token"])
+		}
+	})
 }

@@ -119,6 +119,12 @@ type Config struct {
 	// and invalid_scope. oidc-provider checks scope before spending, which
 	// is the default here.
 	InvalidScopeSpendsRefreshToken bool
+	// CompleteAbandonedRefreshes carries out a delayed refresh_token grant
+	// (DelayNextRefreshes) whose client gave up waiting: the refresh token
+	// is spent and the answer lost, as a provider that finishes what it
+	// started does. By default a grant whose client is gone is dropped
+	// and spends nothing. Real providers do either.
+	CompleteAbandonedRefreshes bool
 	// BackChannelLogoutURI is the client's backchannel_logout_uri (OIDC
 	// Back-Channel Logout 1.0): end_session and BackChannelLogout POST a
 	// signed logout token there. Default: none, and discovery does not

@@ -35,7 +35,8 @@ func (p *Provider) FailNextRefreshes(n int, status int, errorCode string) {
 // DelayNextRefreshes makes the next n refresh_token grants wait d (real
 // time) before being handled normally. If the client gives up first (its
 // request context is done) the grant stops without rotating anything, like a
-// network cut before the server acted.
+// network cut before the server acted; with Config.CompleteAbandonedRefreshes
+// it is carried out anyway, for nobody.
 func (p *Provider) DelayNextRefreshes(n int, d time.Duration) {
 	p.queue(n, fault{kind: faultDelay, delay: d})
 }
@@ -96,7 +97,15 @@ func (p *Provider) applyRefreshFault(w http.ResponseWriter, r *http.Request) boo
 		case <-t.C:
 			return false
 		case <-r.Context().Done():
-			return true // the client is gone; act as if nothing arrived
+			if !p.cfg.CompleteAbandonedRefreshes {
+				return true // the client is gone; act as if nothing arrived
+			}
+			select { // finish the grant for nobody: the token is spent
+			case <-t.C:
+				return false
+			case <-p.closed:
+				return true
+			}
 		case <-p.closed:
 			return true
 		}

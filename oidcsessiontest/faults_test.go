@@ -111,6 +111,33 @@ func TestDelayNextRefreshes(t *testing.T) {
 			t.Error("reuse detected")
 		}
 	})
+	t.Run("client gives up, CompleteAbandonedRefreshes", func(t *testing.T) {
+		op := New(t, Config{CompleteAbandonedRefreshes: true})
+		tok, _ := op.IssueTokens(IssueOptions{})
+		op.DelayNextRefreshes(1, 300*time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, op.Issuer()+"/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("client", "secret")
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			t.Fatal("want a timeout")
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for op.Stats().SuccessfulGrants["refresh_token"] != 1 {
+			if time.Now().After(deadline) {
+				t.Fatal("the abandoned grant was not carried out")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		// The token was spent for nobody: presenting it again is reuse.
+		if status, _ := refresh(t, op, tok.RefreshToken, nil); status != http.StatusBadRequest || op.Stats().ReuseDetections != 1 {
+			t.Fatalf("the spent token again: %d, %d reuse detections", status, op.Stats().ReuseDetections)
+		}
+	})
 }
 
 func TestOverrideNextRefreshIDTokenClaims(t *testing.T) {

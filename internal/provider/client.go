@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -74,16 +76,20 @@ func (c *Client) post(ctx context.Context, op, endpoint string, form url.Values)
 	return c.do(op, endpoint, req)
 }
 
-// do sends req and reads at most maxAnswer bytes of the answer.
+// do sends req and reads at most maxAnswer bytes of the answer. A failure
+// without an answer records whether the request may have reached the
+// provider (Error.Sent).
 func (c *Client) do(op, endpoint string, req *http.Request) (*http.Response, []byte, error) {
+	var t sendTrace
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), t.hooks()))
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return nil, nil, &Error{Op: op, Endpoint: endpoint, Err: err}
+		return nil, nil, &Error{Op: op, Endpoint: endpoint, Err: err, Sent: t.maySent()}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
-		return nil, nil, &Error{Op: op, Endpoint: endpoint, Err: err}
+		return nil, nil, &Error{Op: op, Endpoint: endpoint, Err: err, Sent: true}
 	}
 	if len(body) > maxAnswer {
 		return nil, nil, &Error{Op: op, Endpoint: endpoint, Status: resp.StatusCode, unusable: true, Err: fmt.Errorf("answer over %d bytes", maxAnswer)}
@@ -103,3 +109,26 @@ func (c *Client) Revoke(ctx context.Context, token, hint string) error {
 	}
 	return nil
 }
+
+// sendTrace tells a request that never left (no connection, a dial or TLS
+// failure, a write that failed) from one that may have reached the
+// provider. Without the transport's trace events (a RoundTripper not built
+// on http.Transport) it cannot tell, and says the request may have been
+// sent. http.Transport retries a POST only when nothing of it was written.
+type sendTrace struct {
+	traced atomic.Bool // the transport reported looking for a connection
+	wrote  atomic.Bool // it wrote the whole request
+}
+
+func (t *sendTrace) hooks() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		GetConn: func(string) { t.traced.Store(true) },
+		WroteRequest: func(i httptrace.WroteRequestInfo) {
+			if i.Err == nil {
+				t.wrote.Store(true)
+			}
+		},
+	}
+}
+
+func (t *sendTrace) maySent() bool { return !t.traced.Load() || t.wrote.Load() }

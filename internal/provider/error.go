@@ -37,7 +37,11 @@ type Error struct {
 	Code        string // the OAuth error code, "" if none or not plain
 	Description string // the provider's error_description: untrusted, never shown
 	Err         error  // the cause: *oauth2.RetrieveError, a transport error, …
-	unusable    bool
+	// Sent: without an answer, whether the request may have reached the
+	// provider (it was written, or it cannot be known). Such a request may
+	// have been carried out, its answer lost.
+	Sent     bool
+	unusable bool
 }
 
 // Class classifies the failure.
@@ -53,6 +57,11 @@ func (e *Error) Class() Class {
 
 // Answered reports whether the provider answered at all.
 func (e *Error) Answered() bool { return e.Status != 0 }
+
+// MayHaveActed reports whether the provider may have carried out the
+// request although no answer came back: it was sent, and then the
+// connection failed or the time ran out.
+func (e *Error) MayHaveActed() bool { return !e.Answered() && e.Sent }
 
 func (e *Error) Error() string {
 	at := e.Op + " " + redact(e.Endpoint)
