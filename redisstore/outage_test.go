@@ -1,11 +1,16 @@
 package redisstore
 
 import (
+	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/oidcsession/oidcsession"
+	"github.com/oidcsession/oidcsession/oidcsessiontest"
 )
 
 // TestRedisRestartMidStorm: Redis is killed while four replicas refresh 40
@@ -96,5 +101,88 @@ func TestRedisRestartMidStorm(t *testing.T) {
 	}
 	if a := d.replicas[2].do(inline, cookies[0]); a.status != 401 || a.errorCode() != "session_expired" {
 		t.Fatalf("a session Redis forgot: %d %s", a.status, a.body)
+	}
+}
+
+// slowHook delays every Redis command while on, beyond the Store's
+// timeout: a Redis that answers, too late.
+type slowHook struct {
+	on    atomic.Bool
+	delay time.Duration
+}
+
+func (h *slowHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *slowHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if err := h.wait(ctx); err != nil {
+			return err
+		}
+		return next(ctx, cmd)
+	}
+}
+func (h *slowHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if err := h.wait(ctx); err != nil {
+			return err
+		}
+		return next(ctx, cmds)
+	}
+}
+
+func (h *slowHook) wait(ctx context.Context) error {
+	if !h.on.Load() {
+		return nil
+	}
+	select {
+	case <-time.After(h.delay):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestSlowRedis: a Redis that answers only after the Store's timeout, in
+// both storage modes: a session due for a refresh gets 503 with
+// Retry-After and keeps its cookie, nothing is presented to the provider;
+// once Redis is quick again the session is refreshed with one grant.
+func TestSlowRedis(t *testing.T) {
+	for _, md := range []mode{serverSide, cookies} {
+		t.Run(string(md), func(t *testing.T) {
+			d := &deployment{t: t, clock: oidcsessiontest.NewClock(time.Time{}), redis: startRedis(t)}
+			d.op = oidcsessiontest.New(t, oidcsessiontest.Config{Now: d.clock.Now})
+			slow := &slowHook{delay: 600 * time.Millisecond}
+			for range 2 {
+				rt := &counter{}
+				st := newStoreOn(t, d.redis.client(t, rt, slow), WithPrefix("app:"), WithTimeout(200*time.Millisecond))
+				opt := oidcsession.WithStore(st)
+				if md == cookies {
+					opt = oidcsession.WithCoordinator(st)
+				}
+				d.replicas = append(d.replicas, d.newReplica(st, rt, []oidcsession.Option{opt}))
+			}
+			cookie := d.startSession()
+			if a := d.replicas[1].do(inline, cookie); a.status != 200 {
+				t.Fatalf("before: %d %s", a.status, a.body)
+			}
+			d.clock.Advance(6 * time.Minute)
+			slow.on.Store(true)
+			start := time.Now()
+			a := d.replicas[1].do(inline, cookie)
+			if a.status != 503 || a.header.Get("Retry-After") == "" || a.cookie != "" {
+				t.Fatalf("Redis slow: %d %v %s", a.status, a.header, a.body)
+			}
+			t.Logf("answered 503 after %s", time.Since(start).Round(time.Millisecond))
+			if g := d.grants(); g != 0 {
+				t.Fatalf("%d grants while Redis was slow", g)
+			}
+			slow.on.Store(false)
+			within(t, 5*time.Second, func() bool {
+				a = d.replicas[0].do(inline, cookie)
+				return a.status == 200
+			}, "the refresh once Redis is quick again")
+			if s := d.op.Stats(); d.grants() != 1 || s.ReuseDetections != 0 {
+				t.Fatalf("%d grants, %d reuse detections; want 1 and 0", d.grants(), s.ReuseDetections)
+			}
+		})
 	}
 }
