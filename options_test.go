@@ -53,6 +53,8 @@ func TestNewValidates(t *testing.T) {
 		{"zero lifetime", provider, good, []O{keys, oidcsession.WithLifetime(0, 0)}, "absolute"},
 		{"sub-second Retry-After", provider, good, []O{keys, oidcsession.WithRetryAfter(time.Millisecond)}, "WithRetryAfter"},
 		{"too many chunks", provider, good, []O{keys, oidcsession.WithMaxChunks(50)}, "WithMaxChunks"},
+		{"no resource tokens", provider, good, []O{keys, oidcsession.WithResourceTokens(0)}, "WithResourceTokens"},
+		{"too many resource tokens", provider, good, []O{keys, oidcsession.WithResourceTokens(65)}, "WithResourceTokens"},
 		{"external login URL", provider, good, []O{keys, oidcsession.WithLoginURL("https://evil.example/login")}, "WithLoginURL"},
 		{"protocol-relative login URL", provider, good, []O{keys, oidcsession.WithLoginURL("//evil.example")}, "WithLoginURL"},
 		{"bad origin", provider, good, []O{keys, oidcsession.WithTrustedOrigins("https://a.example/path")}, "WithTrustedOrigins"},

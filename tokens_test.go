@@ -397,3 +397,30 @@ func TestResourceTokensShed(t *testing.T) {
 		t.Fatalf("session after shedding: %+v", who)
 	}
 }
+
+// TestResourceTokensDefaultBound: unset, WithResourceTokens keeps 8 tokens
+// beside the session's own in cookies and 64 with a Store, whose records
+// have room: 12 resources keep 8 and 12.
+func TestResourceTokensDefaultBound(t *testing.T) {
+	for mode, want := range map[string]int{"cookies": 8, "store": 12} {
+		t.Run(mode, func(t *testing.T) {
+			su := setup{opts: []oidcsession.Option{oidcsession.WithMaxChunks(20)}}
+			if mode == "store" {
+				su = storeSetup(oidcsession.NewMemoryStore())
+			}
+			h := newHarness(t, su)
+			h.b.startSession()
+			var last tokenReport
+			for i := range 12 {
+				r, rep := h.b.token("resource=" + url.QueryEscape(fmt.Sprintf("https://api%d.example/", i)))
+				if r.status != 200 {
+					t.Fatalf("resource %d: %d %s", i, r.status, r.body)
+				}
+				last = rep
+			}
+			if kept := len(last.Tokens) - 1; kept != want {
+				t.Fatalf("kept %d resource tokens of 12, want %d", kept, want)
+			}
+		})
+	}
+}
