@@ -54,7 +54,7 @@ var storageModes = []struct {
 func TestTokenPerResource(t *testing.T) {
 	for _, mode := range storageModes {
 		t.Run(mode.name, func(t *testing.T) {
-			h := newHarness(t, setup{opts: mode.opts, op: oidcsessiontest.Config{
+			h, get := refetchHarness(t, setup{opts: mode.opts, op: oidcsessiontest.Config{
 				ResourceScopes: map[string][]string{billingAPI: {"billing:read", "billing:write"}},
 			}})
 			h.b.startSession()
@@ -80,6 +80,10 @@ func TestTokenPerResource(t *testing.T) {
 			}
 			if who := h.b.me(); who.AccessToken != own.AccessToken || who.Scope != own.Scope || !who.HasRefreshToken {
 				t.Fatalf("the session's own token changed: %+v", who)
+			}
+			// Userinfo, called with the session's own token, still works.
+			if r := get("/refetch", nil); r.status != 200 || r.who(t).UserInfo["sub"] != "user-1" || h.stats().UserInfo != 1 {
+				t.Fatalf("userinfo beside resource tokens: %d %s", r.status, r.body)
 			}
 			// Past the resource token's refresh window a new one is had.
 			h.clock.Advance(4*time.Minute + 50*time.Second)
