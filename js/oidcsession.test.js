@@ -4,6 +4,7 @@
 import { test, describe, before, after, beforeEach, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
+import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import sessionFetch, {
   createSessionFetch, scheduleRefresh, signOut, onSessionChange, installAxiosInterceptor,
@@ -395,6 +396,18 @@ describe("sessionFetch", () => {
 
   test("the default export is a function", () => {
     assert.equal(typeof sessionFetch, "function");
+  });
+
+  test("oidcsession.d.ts declares exactly the module's exports", async () => {
+    const mod = await import("./oidcsession.js");
+    const dts = readFileSync(new URL("./oidcsession.d.ts", import.meta.url), "utf8");
+    const declared = [...dts.matchAll(/^export declare function (\w+)\(/gm)].map((m) => m[1]);
+    const exported = Object.keys(mod).filter((k) => k !== "default");
+    assert.deepEqual([...declared].sort(), [...exported].sort());
+    for (const name of exported) assert.equal(typeof mod[name], "function", name);
+    const def = /^export default (\w+);/m.exec(dts);
+    assert.ok(def, "a default export is declared");
+    assert.equal(mod.default, mod[def[1]], "the declared default is the module's");
   });
 });
 
