@@ -43,7 +43,6 @@ type config struct {
 	loginURL          string
 	trustedOrigins    []string
 	maxResourceTokens int
-	resourceTokensSet bool
 	store             Store
 	coordinator       Coordinator
 	clientAuth        ClientAuthMethod
@@ -53,20 +52,21 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
-		sameSite:         http.SameSiteLaxMode,
-		refreshSkew:      30 * time.Second,
-		graceWindow:      30 * time.Second,
-		refreshTimeout:   10 * time.Second,
-		absoluteLifetime: 7 * 24 * time.Hour,
-		idleTimeout:      24 * time.Hour,
-		maxChunks:        5,
-		openedCacheBytes: 8 << 20,
-		retryAfter:       5 * time.Second,
-		clockTolerance:   time.Minute,
-		now:              time.Now,
-		httpClient:       http.DefaultClient,
-		logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
-		loginURL:         "/auth/login",
+		sameSite:          http.SameSiteLaxMode,
+		refreshSkew:       30 * time.Second,
+		graceWindow:       30 * time.Second,
+		refreshTimeout:    10 * time.Second,
+		absoluteLifetime:  7 * 24 * time.Hour,
+		idleTimeout:       24 * time.Hour,
+		maxChunks:         5,
+		openedCacheBytes:  8 << 20,
+		retryAfter:        5 * time.Second,
+		clockTolerance:    time.Minute,
+		now:               time.Now,
+		httpClient:        http.DefaultClient,
+		logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
+		loginURL:          "/auth/login",
+		maxResourceTokens: 8,
 	}
 }
 
@@ -156,10 +156,11 @@ func WithRetryAfter(d time.Duration) Option {
 // WithResourceTokens sets how many access tokens for other resources and
 // scope sets (Token) a session keeps beside its own; beyond it, and
 // whenever a cookie session would outgrow its cookies, the token obtained
-// longest ago gives way. 1 to 64. Default 8 with cookies, 64 with a
-// Store (WithStore), whose records have room.
+// longest ago gives way; with a Store, whenever its record would outgrow
+// the length of WithMaxChunks cookies, since sealed values open only up
+// to that. 1 to 64. Default 8.
 func WithResourceTokens(n int) Option {
-	return func(c *config) { c.maxResourceTokens, c.resourceTokensSet = n, true }
+	return func(c *config) { c.maxResourceTokens = n }
 }
 
 // WithClock sets the clock used for expiry, lifetimes, the grace window and
@@ -302,12 +303,6 @@ func (c *config) validateCookies(add func(string, ...any)) {
 	}
 	if c.maxChunks < 1 || c.maxChunks > 20 {
 		add("WithMaxChunks: %d is outside 1..20", c.maxChunks)
-	}
-	if !c.resourceTokensSet { // what the storage can hold
-		c.maxResourceTokens = 8
-		if c.store != nil {
-			c.maxResourceTokens = 64
-		}
 	}
 	if c.maxResourceTokens < 1 || c.maxResourceTokens > 64 {
 		add("WithResourceTokens: %d is outside 1..64", c.maxResourceTokens)

@@ -237,8 +237,23 @@ func (v *serverStorage) reload(ctx context.Context, s *Session) (*Session, error
 
 func (v *serverStorage) cacheStats() (uint64, uint64) { return v.opened.Stats() }
 
-// fits: a store has no practical limit.
-func (v *serverStorage) fits(*state.Session) error { return nil }
+// historyRoom is what a record's replacement history (state.MaxReplaced
+// generations and times) may add once sealed.
+const historyRoom = state.MaxReplaced * 40
+
+// fits: a record must open again, and sealed values open only up to the
+// length of WithMaxChunks cookies; a session is kept within it, with room
+// for its replacement history.
+func (v *serverStorage) fits(d *state.Session) error {
+	sealed, err := v.m.sealer.Seal(recordName, state.EncodeRecord(make([]byte, 0, 2048), nil, d))
+	if err != nil {
+		return err
+	}
+	if limit := v.m.cfg.maxChunks*cookie.MaxSetCookie - historyRoom; len(sealed) > limit {
+		return fmt.Errorf("%w: %d bytes sealed, over the %d a stored session may take (WithMaxChunks)", ErrSessionTooLarge, len(sealed), limit)
+	}
+	return nil
+}
 
 // grantKey for records is the session and the generation whose refresh
 // token is spent.

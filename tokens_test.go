@@ -402,29 +402,30 @@ func TestResourceTokensShed(t *testing.T) {
 	}
 }
 
-// TestResourceTokensDefaultBound: unset, WithResourceTokens keeps 8 tokens
-// beside the session's own in cookies and 64 with a Store, whose records
-// have room: 12 resources keep 8 and 12.
-func TestResourceTokensDefaultBound(t *testing.T) {
-	for mode, want := range map[string]int{"cookies": 8, "store": 12} {
-		t.Run(mode, func(t *testing.T) {
-			su := setup{opts: []oidcsession.Option{oidcsession.WithMaxChunks(20)}}
-			if mode == "store" {
-				su = storeSetup(oidcsession.NewMemoryStore())
-			}
-			h := newHarness(t, su)
-			h.b.startSession()
-			var last tokenReport
-			for i := range 12 {
-				r, rep := h.b.token("resource=" + url.QueryEscape(fmt.Sprintf("https://api%d.example/", i)))
-				if r.status != 200 {
-					t.Fatalf("resource %d: %d %s", i, r.status, r.body)
-				}
-				last = rep
-			}
-			if kept := len(last.Tokens) - 1; kept != want {
-				t.Fatalf("kept %d resource tokens of 12, want %d", kept, want)
-			}
-		})
+// TestResourceTokensBoundInAStore: a stored session is held to the length
+// sealed values open at (WithMaxChunks cookies): with room for 64 tokens
+// by count, 30 large resource tokens shed the oldest instead of making a
+// record that no longer opens, and the session stays usable.
+func TestResourceTokensBoundInAStore(t *testing.T) {
+	h := newHarness(t, setup{
+		opts: []oidcsession.Option{oidcsession.WithStore(oidcsession.NewMemoryStore()), oidcsession.WithResourceTokens(64)},
+		op:   oidcsessiontest.Config{AccessTokenClaims: map[string]any{"pad": strings.Repeat("p", 900)}},
+	})
+	h.b.startSession()
+	var last tokenReport
+	for i := range 30 {
+		r, rep := h.b.token("resource=" + url.QueryEscape(fmt.Sprintf("https://api%d.example/", i)))
+		if r.status != 200 {
+			t.Fatalf("resource %d: %d %s", i, r.status, r.body)
+		}
+		last = rep
+	}
+	kept := last.Tokens[1:]
+	if len(kept) == 0 || len(kept) >= 30 || kept[len(kept)-1].Resource != "https://api29.example/" {
+		t.Fatalf("kept %d: %+v", len(kept), kept)
+	}
+	t.Logf("a stored session kept %d large resource tokens of 30", len(kept))
+	if who := h.b.me(); who.Subject != "user-1" || !who.HasRefreshToken {
+		t.Fatalf("session after shedding: %+v", who)
 	}
 }
