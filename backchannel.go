@@ -136,7 +136,11 @@ func (m *Middleware) claimJTI(ctx context.Context, lt *logoutToken) (release fun
 	case !c.Taken:
 		return nil, fmt.Errorf("%w: jti already used (a replay)", errLogoutToken)
 	}
-	return func() { _ = m.engine.coord.Release(context.WithoutCancel(ctx), lt.jtiKey, holder) }, nil
+	return func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+		defer cancel()
+		_ = m.engine.coord.Release(rctx, lt.jtiKey, holder)
+	}, nil
 }
 
 // endLoggedOut ends the sessions a logout token names, their refresh

@@ -200,13 +200,6 @@ func IsTransient(err error) bool {
 	return errors.As(err, &re) && re.Class == RefreshTransient
 }
 
-// spentRefresh reports whether err is a failed refresh after which the
-// provider may have spent the refresh token: the session it kept has none.
-func spentRefresh(err error) bool {
-	var re *RefreshError
-	return errors.As(err, &re) && re.spent
-}
-
 // reuseError is ErrTokenReuse, which also ends the session.
 type reuseError struct{ subject, sessionID string }
 

@@ -59,7 +59,9 @@ type Event struct {
 }
 
 // WithOnEvent calls fn for every Event, on the goroutine that caused it:
-// keep it fast (count, do not block). A panic in fn is recovered and
+// keep it fast (count, do not block): a refresh's event is reported before
+// the requests waiting for that grant are answered, so a blocked fn holds
+// them up. A panic in fn is recovered and
 // logged. For metrics; Middleware.CacheStats gives the cookie cache's
 // figures. Default: none.
 func WithOnEvent(fn func(context.Context, Event)) Option {

@@ -56,7 +56,7 @@ func (m *Middleware) resolve(w http.ResponseWriter, r *http.Request, p policy) (
 		if err != nil && !(IsTransient(err) && p.serveUnexpired && !expired) {
 			return m.refreshFailed(ctx, w, r, s, ns, err)
 		}
-		if ns != nil && ns != s && (err == nil || spentRefresh(err)) { // refreshed, or kept without a token the provider may have spent
+		if ns != nil && ns != s && (err == nil || ns.d.RefreshToken != s.d.RefreshToken) { // refreshed, or a successor, or kept without a token the provider may have spent
 			s, persist, cookie = ns, false, true
 		}
 	case due && p.tryRefresh && s.HasRefreshToken():

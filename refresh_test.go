@@ -482,6 +482,20 @@ func TestUnansweredRefreshNeverRepresentsToken(t *testing.T) {
 			})
 		}
 	}
+	for _, status := range []int{502, 504} {
+		t.Run(fmt.Sprintf("a gateway's bare %d", status), func(t *testing.T) {
+			h := newHarness(t, setup{})
+			h.b.startSession()
+			h.clock.Advance(6 * time.Minute)
+			h.op.FailNextRefreshes(1, status, "") // plain text, as from a proxy that may have passed it on
+			if r := h.b.get("/app", nil); r.status != 401 || r.json(t)["error"] != "session_expired" {
+				t.Fatalf("after a gateway's %d: %d %s", status, r.status, r.body)
+			}
+			if s := h.stats(); s.Grants["refresh_token"] != 1 {
+				t.Fatalf("%d refresh requests, want 1", s.Grants["refresh_token"])
+			}
+		})
+	}
 	for _, mode := range []string{"cookies", "store"} {
 		t.Run(mode+"/token still valid: served, kept without the refresh token", func(t *testing.T) {
 			opts := []oidcsession.Option{oidcsession.WithRefreshTimeout(300 * time.Millisecond)}

@@ -39,6 +39,9 @@ const CHANNEL_PREFIX = "oidcsession ";
 /** Without the server's refresh_at, scheduleRefresh aims this long before expiry. */
 const FALLBACK_LEAD_MS = 1000;
 
+/** The longest Retry-After honoured: a CDN's or a maintenance page's hour must not silence refreshes. */
+const MAX_RETRY_AFTER_MS = 60000;
+
 /** After a POST that did not renew (early by the server's clock), wait at least this long. */
 const MIN_RETRY_MS = 1000;
 
@@ -260,15 +263,14 @@ async function publish(locks, t) {
  * @property {number|null} retryAt for a 503, when its Retry-After ends (this browser's clock, ms)
  */
 
-/** When a 503's Retry-After (seconds or an HTTP date) ends, in this browser's clock; null without one. */
+/** When a 503's Retry-After (seconds or an HTTP date, at most a minute) ends, in this browser's clock; null without one. */
 function retryAtOf(status, headers) {
   if (status !== 503) return null;
   const v = header(headers, "retry-after");
   if (v === null || v === undefined || v === "") return null;
   const secs = Number(v);
-  if (Number.isFinite(secs)) return secs > 0 ? Date.now() + secs * 1000 : null;
-  const at = Date.parse(v);
-  return Number.isFinite(at) ? Date.now() + (at - serverTime(headers)) : null;
+  const wait = Number.isFinite(secs) ? secs * 1000 : Date.parse(v) - serverTime(headers);
+  return Number.isFinite(wait) && wait > 0 ? Date.now() + Math.min(wait, MAX_RETRY_AFTER_MS) : null;
 }
 
 async function readRefresh(res) {

@@ -356,6 +356,23 @@ describe("sessionFetch", () => {
     assert.equal(state.refreshCalls, 2);
   });
 
+  test("a Retry-After over a minute is honoured for a minute only", async () => {
+    state.refreshMode = "unavailable";
+    state.retryAfter = "3600";
+    const sf = createSessionFetch(fresh());
+    assert.equal((await sf("/api/x")).status, 503);
+    assert.equal((await sf("/api/x")).status, 503);
+    assert.equal(state.refreshCalls, 1, "inside the minute: no POST");
+    const realNow = Date.now;
+    Date.now = () => realNow() + 61000;
+    try {
+      assert.equal((await sf("/api/x")).status, 503);
+    } finally {
+      Date.now = realNow;
+    }
+    assert.equal(state.refreshCalls, 2, "after a minute the refresh is tried again");
+  });
+
   test("csrf 403 (header stripped on the way): resolves with it, no retry", async () => {
     const res = await createSessionFetch({ fetch: strippingFetch })("/api/x");
     assert.equal(res.status, 403);

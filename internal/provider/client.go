@@ -80,6 +80,9 @@ func (c *Client) post(ctx context.Context, op, endpoint string, form url.Values)
 // without an answer records whether the request may have reached the
 // provider (Error.Sent).
 func (c *Client) do(op, endpoint string, req *http.Request) (*http.Response, []byte, error) {
+	if err := req.Context().Err(); err != nil {
+		return nil, nil, &Error{Op: op, Endpoint: endpoint, Err: err} // never sent
+	}
 	var t sendTrace
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), t.hooks()))
 	resp, err := c.HTTP.Do(req)
@@ -110,25 +113,22 @@ func (c *Client) Revoke(ctx context.Context, token, hint string) error {
 	return nil
 }
 
-// sendTrace tells a request that never left (no connection, a dial or TLS
-// failure, a write that failed) from one that may have reached the
-// provider. Without the transport's trace events (a RoundTripper not built
-// on http.Transport) it cannot tell, and says the request may have been
-// sent. http.Transport retries a POST only when nothing of it was written.
+// sendTrace tells a request that never left (no connection: a dial, TLS
+// or proxy failure) from one that may have reached the provider: once the
+// transport has a connection, any byte may be on its way (HTTP/2 writes
+// from its own goroutine, and a timeout does not wait for it). Without the
+// transport's trace events (a RoundTripper not built on http.Transport)
+// it cannot tell, and says the request may have been sent.
 type sendTrace struct {
 	traced atomic.Bool // the transport reported looking for a connection
-	wrote  atomic.Bool // it wrote the whole request
+	conn   atomic.Bool // it got one
 }
 
 func (t *sendTrace) hooks() *httptrace.ClientTrace {
 	return &httptrace.ClientTrace{
 		GetConn: func(string) { t.traced.Store(true) },
-		WroteRequest: func(i httptrace.WroteRequestInfo) {
-			if i.Err == nil {
-				t.wrote.Store(true)
-			}
-		},
+		GotConn: func(httptrace.GotConnInfo) { t.conn.Store(true) },
 	}
 }
 
-func (t *sendTrace) maySent() bool { return !t.traced.Load() || t.wrote.Load() }
+func (t *sendTrace) maySent() bool { return !t.traced.Load() || t.conn.Load() }

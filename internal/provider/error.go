@@ -59,9 +59,19 @@ func (e *Error) Class() Class {
 func (e *Error) Answered() bool { return e.Status != 0 }
 
 // MayHaveActed reports whether the provider may have carried out the
-// request although no answer came back: it was sent, and then the
-// connection failed or the time ran out.
-func (e *Error) MayHaveActed() bool { return !e.Answered() && e.Sent }
+// request although no answer of its own came back: it was sent, and then
+// the connection failed or the time ran out; or a gateway in front of the
+// provider answered 502 or 504 without an OAuth error, after it may have
+// passed the request on.
+func (e *Error) MayHaveActed() bool {
+	switch {
+	case !e.Answered():
+		return e.Sent
+	case e.Status == 502 || e.Status == 504:
+		return e.Code == ""
+	}
+	return false
+}
 
 func (e *Error) Error() string {
 	at := e.Op + " " + redact(e.Endpoint)
