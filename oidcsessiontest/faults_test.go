@@ -74,6 +74,23 @@ func TestDropNextRefreshes(t *testing.T) {
 	}
 }
 
+// abandonRefresh sends a refresh_token grant and gives up waiting for it
+// after 50 ms.
+func abandonRefresh(t *testing.T, op *Provider, refreshToken string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, op.Issuer()+"/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("client", "secret")
+	resp, err := http.DefaultClient.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("want a timeout")
+	}
+}
+
 func TestDelayNextRefreshes(t *testing.T) {
 	t.Run("completes", func(t *testing.T) {
 		op := New(t, Config{})
@@ -91,17 +108,7 @@ func TestDelayNextRefreshes(t *testing.T) {
 		op := New(t, Config{})
 		tok, _ := op.IssueTokens(IssueOptions{})
 		op.DelayNextRefreshes(1, 2*time.Second)
-		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-		defer cancel()
-		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, op.Issuer()+"/token", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth("client", "secret")
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			t.Fatal("want a timeout")
-		}
+		abandonRefresh(t, op, tok.RefreshToken)
 		// The server stopped without rotating: the old token still works.
 		status, body := refresh(t, op, tok.RefreshToken, nil)
 		if status != http.StatusOK {
@@ -115,17 +122,7 @@ func TestDelayNextRefreshes(t *testing.T) {
 		op := New(t, Config{CompleteAbandonedRefreshes: true})
 		tok, _ := op.IssueTokens(IssueOptions{})
 		op.DelayNextRefreshes(1, 300*time.Millisecond)
-		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-		defer cancel()
-		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, op.Issuer()+"/token", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth("client", "secret")
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			t.Fatal("want a timeout")
-		}
+		abandonRefresh(t, op, tok.RefreshToken)
 		deadline := time.Now().Add(5 * time.Second)
 		for op.Stats().SuccessfulGrants["refresh_token"] != 1 {
 			if time.Now().After(deadline) {
